@@ -1,0 +1,1 @@
+"""The HTTP API: async DRF views (adrf) over the pipeline."""

@@ -1,0 +1,165 @@
+"""Async DRF views of the agent API. Each view validates input and calls one service."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from adrf.views import APIView
+from django.http import HttpResponseBase
+from pydantic import ValidationError as PydanticValidationError
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from ..conf import agentic_settings
+from ..core.files import UploadedFile, UploadedFiles
+from ..registry import AgentEndpointDef, NotRegistered, agents
+from ..services import health, pipeline
+from ..services.capabilities import describe_endpoints
+from .errors import PayloadTooLarge, agent_exception_handler
+from .openapi import build_openapi_document
+from .policies import AgentPolicyMixin
+from .serializers import IntentRequestSerializer
+
+
+class AgentAPIView(AgentPolicyMixin, APIView):
+    """Base view: agent error shape and settings-driven DRF policies."""
+
+    def get_exception_handler(self) -> Any:
+        return agent_exception_handler
+
+
+class EndpointView(AgentAPIView):
+    """``POST /agents/<name>/``: run an intent through one agent endpoint."""
+
+    parser_classes = [JSONParser, MultiPartParser]
+    site = agents
+
+    @property
+    def endpoint(self) -> AgentEndpointDef | None:
+        try:
+            return self.site.get(self.kwargs["name"])
+        except NotRegistered:
+            return None
+
+    def endpoint_policy(self, kind: str) -> Sequence[type] | None:
+        endpoint = self.endpoint
+        if endpoint is None:
+            return None
+        return getattr(endpoint, f"{kind}_classes")
+
+    async def post(self, request: Request, name: str) -> HttpResponseBase:
+        endpoint = self.endpoint
+        if endpoint is None:
+            raise exceptions.NotFound(f"No agent endpoint named {name!r}.")
+        _reject_oversized_body(request)
+        serializer = IntentRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        params = _validate_params(endpoint, data.get("params"))
+        outcome = await pipeline.process_intent(
+            self.site,
+            endpoint,
+            data["intent"],
+            user=request.user,
+            session_id=data.get("session_id") or None,
+            files=_uploaded_files(request),
+            request=request,
+            params=params,
+        )
+        if isinstance(outcome.response, HttpResponseBase):
+            return outcome.response
+        return Response(outcome.body(), status=outcome.status_code)
+
+
+def _reject_oversized_body(request: Request) -> None:
+    limit = agentic_settings.MAX_UPLOAD_BYTES
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        length = 0
+    # Multipart framing adds a little; anything far above the limit is refused unread.
+    if length > limit + 64 * 1024:
+        raise PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+
+
+def _uploaded_files(request: Request) -> UploadedFiles:
+    limit = agentic_settings.MAX_UPLOAD_BYTES
+    files = UploadedFiles()
+    for field_name, upload in request.FILES.items():
+        if upload.size > limit:
+            raise PayloadTooLarge(
+                f"File {field_name!r} is {upload.size} bytes; the limit is {limit} bytes."
+            )
+        files[field_name] = UploadedFile(
+            field_name=field_name,
+            filename=upload.name or field_name,
+            content_type=upload.content_type or "application/octet-stream",
+            content=upload.read(),
+        )
+    return files
+
+
+def _validate_params(endpoint: AgentEndpointDef, params: dict[str, Any] | None) -> Any:
+    if params is None:
+        return None
+    schema = endpoint.intent_schema
+    if schema is None:
+        raise exceptions.ValidationError(
+            {"params": [f"Endpoint {endpoint.name!r} does not take a typed payload."]}
+        )
+    try:
+        return schema.model_validate(params)
+    except PydanticValidationError as exc:
+        raise exceptions.ValidationError(
+            {
+                "params": [
+                    f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+                    for err in exc.errors()
+                ]
+            }
+        ) from exc
+
+
+class CapabilitiesView(AgentAPIView):
+    """``GET /agents/``: what each registered endpoint does and accepts."""
+
+    site = agents
+
+    async def get(self, request: Request) -> Response:
+        return Response(
+            {
+                "title": agentic_settings.API_TITLE,
+                "version": agentic_settings.API_VERSION,
+                "endpoints": describe_endpoints(self.site),
+            }
+        )
+
+
+class HealthView(AgentAPIView):
+    """``GET /agents/health/``: liveness plus the state of the services agents need."""
+
+    authentication_classes: list[type] = []
+
+    def get_authenticators(self) -> list[Any]:
+        return []
+
+    def get_permissions(self) -> list[Any]:
+        return [AllowAny()]
+
+    async def get(self, request: Request) -> Response:
+        report = await health.check()
+        code = status.HTTP_200_OK if report["status"] == "ok" else 503
+        return Response(report, status=code)
+
+
+class OpenAPIView(AgentAPIView):
+    """``GET /agents/openapi.json``: an OpenAPI 3.1 document of the agent endpoints."""
+
+    site = agents
+
+    async def get(self, request: Request) -> Response:
+        return Response(build_openapi_document(self.site, base_path=request.path.rsplit("/", 1)[0]))

@@ -1,0 +1,121 @@
+"""The ``AGENTIC_DJANGO`` settings dict, read through :data:`agentic_settings`.
+
+Modelled on DRF's ``api_settings``: defaults for every key, dotted import
+strings resolved on first access, and a reset on ``setting_changed`` so
+``override_settings`` works in tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+SETTINGS_NAME = "AGENTIC_DJANGO"
+
+DEFAULTS: dict[str, Any] = {
+    # LLM backends by alias, like CACHES: {"default": {"BACKEND": "...", "OPTIONS": {...}}}.
+    "LLM_BACKENDS": {},
+    # Alias used to parse intents; None means keyword parsing.
+    "INTENT_PARSER_LLM": None,
+    # Raise instead of calling a real provider (turned on in test settings).
+    "FORBID_REAL_LLM_CALLS": False,
+    # USD per million tokens, merged over the built-in table: {"model": {"input": x, "output": y}}.
+    "PRICING": {},
+    # Policies applied to every endpoint (instances or dotted paths to instances).
+    "DEFAULT_POLICIES": [],
+    "SANDBOX": {},
+    "CODE_CACHE": {},
+    "SESSION_TTL_SECONDS": 30 * 60,
+    "MAX_INTENT_CHARS": 4000,
+    "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # "inline" runs AgentTasks in process after the response is produced.
+    "TASK_RUNNER": "inline",
+    "APPROVAL_TIMEOUT_SECONDS": 3600,
+    "STREAM_KEEPALIVE_SECONDS": 15,
+    "TRACE_RETENTION_DAYS": 90,
+    "CLEANUP_BATCH_SIZE": 1000,
+    # DRF policy classes for agent views; None falls back to REST_FRAMEWORK's defaults.
+    "DEFAULT_AUTHENTICATION_CLASSES": None,
+    "DEFAULT_PERMISSION_CLASSES": None,
+    "DEFAULT_THROTTLE_CLASSES": None,
+    "API_TITLE": "Agent endpoints",
+    "API_VERSION": "1.0.0",
+}
+
+#: Keys whose values are dotted paths (or lists of them) to import.
+IMPORT_STRINGS = frozenset(
+    {
+        "DEFAULT_AUTHENTICATION_CLASSES",
+        "DEFAULT_PERMISSION_CLASSES",
+        "DEFAULT_THROTTLE_CLASSES",
+    }
+)
+
+TASK_RUNNERS = ("inline",)
+
+
+def _import(value: Any, key: str) -> Any:
+    if isinstance(value, str):
+        try:
+            return import_string(value)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f"{SETTINGS_NAME}[{key!r}]: could not import {value!r}: {exc}"
+            ) from exc
+    if isinstance(value, list | tuple):
+        return [_import(item, key) for item in value]
+    return value
+
+
+class AgenticSettings:
+    """Attribute access to ``settings.AGENTIC_DJANGO`` with defaults and imports."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        value = getattr(settings, SETTINGS_NAME, {})
+        if not isinstance(value, dict):
+            raise ImproperlyConfigured(f"{SETTINGS_NAME} must be a dict.")
+        return value
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_") or key not in DEFAULTS:
+            raise AttributeError(f"Invalid {SETTINGS_NAME} setting: {key!r}")
+        if key in self._cache:
+            return self._cache[key]
+        value = self.user_settings.get(key, DEFAULTS[key])
+        if key in IMPORT_STRINGS and value is not None:
+            value = _import(value, key)
+        self._cache[key] = value
+        return value
+
+    def reload(self) -> None:
+        self._cache.clear()
+
+
+agentic_settings = AgenticSettings()
+
+#: Callbacks run when AGENTIC_DJANGO changes (other modules drop their caches).
+_reload_hooks: list[Any] = []
+
+
+def on_reload(func: Any) -> Any:
+    """Register ``func`` to run whenever the settings are reloaded."""
+    _reload_hooks.append(func)
+    return func
+
+
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTINGS_NAME, "REST_FRAMEWORK"):
+        agentic_settings.reload()
+        for hook in _reload_hooks:
+            hook()
+
+
+setting_changed.connect(_settings_changed)

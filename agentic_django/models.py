@@ -1,0 +1,154 @@
+"""Durable state of agentic_django: sessions, their turns and execution traces."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+def new_id() -> str:
+    """A random 32-character hex identifier (public ids of sessions and traces)."""
+    return uuid.uuid4().hex
+
+
+class AgentSessionQuerySet(models.QuerySet["AgentSession"]):
+    def active(self, now: datetime | None = None) -> AgentSessionQuerySet:
+        return self.filter(expires_at__gt=now or timezone.now())
+
+    def expired(self, now: datetime | None = None) -> AgentSessionQuerySet:
+        return self.filter(expires_at__lte=now or timezone.now())
+
+
+class AgentSession(models.Model):
+    """A multi-turn conversation with agents, owned by one user (or anonymous)."""
+
+    session_id = models.CharField(max_length=64, unique=True, default=new_id, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="agent_sessions",
+    )
+    context = models.JSONField(default=dict, blank=True)
+    turn_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    last_accessed_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    objects = AgentSessionQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("agent session")
+        ordering = ("-last_accessed_at",)
+        indexes = [
+            models.Index(fields=["expires_at"], name="agentic_session_expires_idx"),
+            models.Index(fields=["user", "-last_accessed_at"], name="agentic_session_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.session_id
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+
+class SessionTurn(models.Model):
+    """One request/response exchange inside a session, in order."""
+
+    session = models.ForeignKey(AgentSession, on_delete=models.CASCADE, related_name="turns")
+    index = models.PositiveIntegerField()
+    endpoint_name = models.CharField(max_length=200)
+    intent = models.TextField()
+    response_summary = models.TextField(blank=True)
+    trace = models.OneToOneField(
+        "ExecutionTrace", null=True, blank=True, on_delete=models.SET_NULL, related_name="turn"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("session turn")
+        ordering = ("session", "index")
+        constraints = [
+            models.UniqueConstraint(fields=["session", "index"], name="agentic_turn_unique_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session_id}#{self.index}"
+
+
+class TraceStatus(models.TextChoices):
+    COMPLETED = "completed", _("Completed")
+    ERROR = "error", _("Error")
+    POLICY_DENIED = "policy_denied", _("Policy denied")
+    PENDING_APPROVAL = "pending_approval", _("Pending approval")
+    BUDGET_EXCEEDED = "budget_exceeded", _("Budget exceeded")
+    CLARIFICATION_NEEDED = "clarification_needed", _("Clarification needed")
+    AGENT_DISABLED = "agent_disabled", _("Agent disabled")
+
+
+class ExecutionTraceQuerySet(models.QuerySet["ExecutionTrace"]):
+    def for_endpoint(self, name: str) -> ExecutionTraceQuerySet:
+        return self.filter(endpoint_name=name)
+
+    def older_than(self, cutoff: datetime) -> ExecutionTraceQuerySet:
+        return self.filter(created_at__lt=cutoff)
+
+
+class ExecutionTrace(models.Model):
+    """The audit record of one agent request, whatever its outcome."""
+
+    Status = TraceStatus
+
+    trace_id = models.CharField(max_length=64, unique=True, default=new_id, editable=False)
+    endpoint_name = models.CharField(max_length=200)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="agent_traces",
+    )
+    session = models.ForeignKey(
+        AgentSession, null=True, blank=True, on_delete=models.SET_NULL, related_name="traces"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    status = models.CharField(max_length=32, choices=TraceStatus.choices)
+    intent_raw = models.TextField()
+    intent_action = models.CharField(max_length=32, blank=True)
+    intent_domain = models.CharField(max_length=100, blank=True)
+    intent_parameters = models.JSONField(default=dict, blank=True)
+    intent_confidence = models.FloatField(null=True, blank=True)
+    result = models.JSONField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    error_type = models.CharField(max_length=200, blank=True)
+    duration_ms = models.FloatField(default=0.0)
+    generated_code = models.TextField(blank=True)
+    reasoning = models.TextField(blank=True)
+    policy_evaluations = models.JSONField(default=list, blank=True)
+    tool_calls = models.JSONField(default=list, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+
+    objects = ExecutionTraceQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("execution trace")
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(
+                fields=["endpoint_name", "-created_at"], name="agentic_trace_endpoint_idx"
+            ),
+            models.Index(fields=["status", "-created_at"], name="agentic_trace_status_idx"),
+            models.Index(fields=["created_at"], name="agentic_trace_created_idx"),
+            models.Index(fields=["user", "-created_at"], name="agentic_trace_user_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.endpoint_name} {self.status} {self.trace_id}"

@@ -1,0 +1,269 @@
+"""The agent registry: :class:`AgentSite`, :class:`AgentRouter` and endpoint definitions.
+
+``agents`` is the default site; ``<app>/agents.py`` modules register on it and
+are imported by ``AppConfig.ready()`` the way ``admin.py`` modules are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from pydantic import BaseModel
+
+from .core.dependencies import Depends, InjectionError, InjectionPlan, scan
+from .core.intent import IntentScope
+
+AUTONOMY_LEVELS = ("auto", "supervised", "manual")
+
+#: Endpoint names must fit in one URL segment and not shadow the API's own routes.
+ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_][\w.-]*$")
+RESERVED_NAMES = frozenset({"health", "openapi.json", "approvals", "runs"})
+
+#: Endpoint options whose machinery is not part of this release yet; passing
+#: them raises instead of being silently ignored.
+UNAVAILABLE_OPTIONS = (
+    "policies",
+    "approval",
+    "sandbox",
+    "streaming",
+    "loop_config",
+    "workflow",
+    "tools",
+    "codegen",
+    "llm",
+)
+
+
+class AlreadyRegistered(ImproperlyConfigured):
+    """An endpoint name is registered twice."""
+
+
+class NotRegistered(LookupError):
+    """No endpoint with that name is registered."""
+
+
+def _extra_injectables() -> dict[type, str]:
+    """Web-layer types injected by annotation (the request objects)."""
+    from django.http import HttpRequest
+    from rest_framework.request import Request
+
+    return {Request: "request", HttpRequest: "request"}
+
+
+@dataclass(frozen=True)
+class AgentEndpointDef:
+    """Everything the pipeline needs to know about one endpoint."""
+
+    name: str
+    handler: Callable[..., Any]
+    description: str = ""
+    intent_scope: IntentScope | None = None
+    autonomy_level: str = "supervised"
+    response_model: type[BaseModel] | None = None
+    dependencies: tuple[Depends, ...] = ()
+    permission_classes: tuple[type, ...] | None = None
+    authentication_classes: tuple[type, ...] | None = None
+    throttle_classes: tuple[type, ...] | None = None
+    tags: tuple[str, ...] = ()
+    injection_plan: InjectionPlan | None = field(default=None, compare=False)
+
+    @property
+    def intent_schema(self) -> type[BaseModel] | None:
+        """The pydantic payload type of a handler annotated ``Intent[T]``."""
+        return self.injection_plan.intent_schema if self.injection_plan else None
+
+
+def _check_classes(value: Sequence[type] | None, option: str, name: str) -> tuple[type, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not all(isinstance(item, type) for item in value):
+        raise ImproperlyConfigured(f"Agent endpoint {name!r}: {option} must be a list of classes.")
+    return tuple(value)
+
+
+def build_endpoint(
+    name: str,
+    handler: Callable[..., Any],
+    *,
+    description: str = "",
+    intent_scope: IntentScope | None = None,
+    autonomy_level: str = "supervised",
+    response_model: type[BaseModel] | None = None,
+    dependencies: Sequence[Depends] | None = None,
+    permission_classes: Sequence[type] | None = None,
+    authentication_classes: Sequence[type] | None = None,
+    throttle_classes: Sequence[type] | None = None,
+    tags: Sequence[str] = (),
+    **unavailable: Any,
+) -> AgentEndpointDef:
+    """Validate the options of one endpoint and build its definition."""
+    if not isinstance(name, str) or not ENDPOINT_NAME.match(name) or name in RESERVED_NAMES:
+        raise ImproperlyConfigured(
+            f"Invalid agent endpoint name {name!r}: use letters, digits, '_', '.' and '-' "
+            f"and none of {sorted(RESERVED_NAMES)}."
+        )
+    for option, value in unavailable.items():
+        if option not in UNAVAILABLE_OPTIONS:
+            raise TypeError(f"agent_endpoint() got an unexpected keyword argument {option!r}")
+        if value not in (None, False, [], ()):
+            raise ImproperlyConfigured(
+                f"Agent endpoint {name!r}: the {option!r} option is not available yet in "
+                "this version of agentic_django."
+            )
+    if autonomy_level not in AUTONOMY_LEVELS:
+        raise ImproperlyConfigured(
+            f"Agent endpoint {name!r}: autonomy_level must be one of {AUTONOMY_LEVELS}, "
+            f"got {autonomy_level!r}."
+        )
+    if intent_scope is not None and not isinstance(intent_scope, IntentScope):
+        raise ImproperlyConfigured(f"Agent endpoint {name!r}: intent_scope must be an IntentScope.")
+    if response_model is not None and not (
+        isinstance(response_model, type) and issubclass(response_model, BaseModel)
+    ):
+        raise ImproperlyConfigured(
+            f"Agent endpoint {name!r}: response_model must be a pydantic BaseModel subclass."
+        )
+    deps = tuple(dependencies or ())
+    if not all(isinstance(dep, Depends) for dep in deps):
+        raise ImproperlyConfigured(
+            f"Agent endpoint {name!r}: dependencies must be a list of Depends(...)."
+        )
+    if not callable(handler):
+        raise ImproperlyConfigured(f"Agent endpoint {name!r}: the handler is not callable.")
+    try:
+        plan = scan(handler, extra_injectables=_extra_injectables())
+    except InjectionError as exc:
+        raise ImproperlyConfigured(f"Agent endpoint {name!r}: {exc}") from exc
+    return AgentEndpointDef(
+        name=name,
+        handler=handler,
+        description=description or (handler.__doc__ or "").strip().split("\n")[0],
+        intent_scope=intent_scope,
+        autonomy_level=autonomy_level,
+        response_model=response_model,
+        dependencies=deps,
+        permission_classes=_check_classes(permission_classes, "permission_classes", name),
+        authentication_classes=_check_classes(
+            authentication_classes, "authentication_classes", name
+        ),
+        throttle_classes=_check_classes(throttle_classes, "throttle_classes", name),
+        tags=tuple(tags),
+        injection_plan=plan,
+    )
+
+
+class AgentRouter:
+    """A group of endpoints sharing a name prefix, tags and DRF policy classes."""
+
+    def __init__(
+        self,
+        *,
+        prefix: str = "",
+        tags: Sequence[str] = (),
+        permission_classes: Sequence[type] | None = None,
+        authentication_classes: Sequence[type] | None = None,
+        throttle_classes: Sequence[type] | None = None,
+    ) -> None:
+        self.prefix = prefix
+        self.tags = tuple(tags)
+        self.permission_classes = permission_classes
+        self.authentication_classes = authentication_classes
+        self.throttle_classes = throttle_classes
+        self._endpoints: dict[str, AgentEndpointDef] = {}
+
+    @property
+    def endpoints(self) -> dict[str, AgentEndpointDef]:
+        return dict(self._endpoints)
+
+    def agent_endpoint(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        """Register the decorated handler on this router (same options as the site)."""
+        full_name = f"{self.prefix}.{name}" if self.prefix else name
+
+        def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
+            if full_name in self._endpoints:
+                raise AlreadyRegistered(f"Agent endpoint {full_name!r} is already registered.")
+            options.setdefault("tags", self.tags or (self.prefix,) if self.prefix else ())
+            for option in ("permission_classes", "authentication_classes", "throttle_classes"):
+                if options.get(option) is None:
+                    options[option] = getattr(self, option)
+            self._endpoints[full_name] = build_endpoint(full_name, handler, **options)
+            return handler
+
+        return decorator
+
+
+class AgentSite:
+    """A registry of agent endpoints (the default one is :data:`agents`)."""
+
+    def __init__(self, name: str = "agents") -> None:
+        self.name = name
+        self._registry: dict[str, AgentEndpointDef] = {}
+        #: Maps a dependency callable to its replacement (for tests).
+        self.dependency_overrides: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._registry
+
+    def __iter__(self) -> Iterator[AgentEndpointDef]:
+        return iter(self._registry.values())
+
+    def __len__(self) -> int:
+        return len(self._registry)
+
+    @property
+    def endpoints(self) -> dict[str, AgentEndpointDef]:
+        return dict(self._registry)
+
+    def register(self, endpoint: AgentEndpointDef) -> None:
+        if endpoint.name in self._registry:
+            raise AlreadyRegistered(f"Agent endpoint {endpoint.name!r} is already registered.")
+        self._registry[endpoint.name] = endpoint
+
+    def unregister(self, name: str) -> None:
+        if self._registry.pop(name, None) is None:
+            raise NotRegistered(name)
+
+    def get(self, name: str) -> AgentEndpointDef:
+        try:
+            return self._registry[name]
+        except KeyError:
+            raise NotRegistered(name) from None
+
+    def agent_endpoint(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]:
+        """Decorator registering a handler as the endpoint ``name``.
+
+        Options: ``description``, ``intent_scope``, ``autonomy_level``,
+        ``response_model``, ``dependencies``, ``permission_classes``,
+        ``authentication_classes``, ``throttle_classes``, ``tags``.
+        """
+
+        def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
+            self.register(build_endpoint(name, handler, **options))
+            return handler
+
+        return decorator
+
+    def include_router(self, router: AgentRouter, *, prefix: str = "") -> None:
+        """Register every endpoint of ``router``, optionally under an extra name prefix."""
+        for name, endpoint in router.endpoints.items():
+            full_name = f"{prefix}.{name}" if prefix else name
+            self.register(replace(endpoint, name=full_name))
+
+    async def process_intent(self, raw: str, *, endpoint_name: str, **kwargs: Any) -> Any:
+        """Run the full pipeline for ``raw`` on ``endpoint_name`` from Python.
+
+        Accepts ``user``, ``session_id``, ``files`` and ``params``; returns an
+        :class:`~agentic_django.core.response.AgentResponse` (or the handler's
+        ``HttpResponse``). Errors are recorded and re-raised.
+        """
+        from .services.pipeline import process_intent
+
+        outcome = await process_intent(self, self.get(endpoint_name), raw, **kwargs)
+        return outcome.response_or_raise()
+
+
+agents = AgentSite()

@@ -1,0 +1,1 @@
+"""Orchestration between the transports (views, consumers, admin, tasks) and the models."""

@@ -1,0 +1,268 @@
+"""The request pipeline shared by every transport.
+
+``process_intent`` takes a validated raw intent for one endpoint and returns an
+:class:`Outcome`: the response to send, its HTTP status, and the ids of the
+trace and session it was recorded under. Every call records exactly one
+:class:`~agentic_django.models.ExecutionTrace` and one session turn, whatever
+happens inside.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+from django.http import HttpResponseBase
+from pydantic import BaseModel, ValidationError
+
+from ..core.context import AgentContext
+from ..core.dependencies import Solver
+from ..core.exceptions import (
+    AgenticError,
+    ApprovalRequired,
+    BudgetExceeded,
+    PolicyViolation,
+    ResponseValidationError,
+    http_status_for,
+)
+from ..core.files import UploadedFiles
+from ..core.intent import Intent, IntentParser
+from ..core.response import AgentResponse
+from ..models import TraceStatus, new_id
+from . import background
+from .serialization import to_jsonable
+from .sessions import SessionState, load_session, user_pk
+from .traces import TraceRecord, record_request, summarize
+
+if TYPE_CHECKING:
+    from ..registry import AgentEndpointDef, AgentSite
+
+logger = logging.getLogger("agentic_django.pipeline")
+
+GENERIC_ERROR = "Internal server error"
+
+
+@dataclass
+class Outcome:
+    """The result of one pipeline run."""
+
+    response: AgentResponse | HttpResponseBase
+    status_code: int
+    trace_id: str
+    session_id: str
+    exception: BaseException | None = None
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body for an :class:`AgentResponse` outcome."""
+        assert isinstance(self.response, AgentResponse)
+        return {**self.response.to_dict(), "session_id": self.session_id}
+
+    def response_or_raise(self) -> AgentResponse | HttpResponseBase:
+        """For Python callers: the response, or the framework error that stopped it."""
+        if isinstance(self.exception, AgenticError) and not isinstance(
+            self.exception, ApprovalRequired
+        ):
+            raise self.exception
+        return self.response
+
+
+async def _run_sync(func: Any, *args: Any, **kwargs: Any) -> Any:
+    return await sync_to_async(func)(*args, **kwargs)
+
+
+def _status_for_error(exc: BaseException) -> str:
+    if isinstance(exc, PolicyViolation):
+        return TraceStatus.POLICY_DENIED
+    if isinstance(exc, BudgetExceeded):
+        return TraceStatus.BUDGET_EXCEEDED
+    if isinstance(exc, ApprovalRequired):
+        return TraceStatus.PENDING_APPROVAL
+    return TraceStatus.ERROR
+
+
+def validate_result(result: Any, endpoint: AgentEndpointDef) -> Any:
+    """Coerce a handler result into JSON-ready data through ``response_model``."""
+    model = endpoint.response_model
+    if model is not None and result is not None:
+        try:
+            validated = result if isinstance(result, model) else model.model_validate(result)
+        except ValidationError as exc:
+            raise ResponseValidationError(
+                f"The result of {endpoint.name!r} does not match {model.__name__}: "
+                f"{exc.error_count()} error(s)",
+                errors=exc.errors(include_url=False),
+            ) from exc
+        return validated.model_dump(mode="json")
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    return to_jsonable(result)
+
+
+async def _parse_intent(
+    raw: str, endpoint: AgentEndpointDef, session: SessionState, params: BaseModel | None
+) -> Intent[Any]:
+    parser = IntentParser()
+    if params is not None:
+        # The caller sent the typed payload itself: only the action and domain are parsed.
+        intent = await parser.parse(raw, session_context=session.context)
+        return Intent(
+            raw=intent.raw,
+            action=intent.action,
+            domain=intent.domain,
+            params=params,
+            parameters=params.model_dump(mode="json"),
+            confidence=1.0,
+            session_context=intent.session_context,
+        )
+    return await parser.parse(raw, session_context=session.context, schema=endpoint.intent_schema)
+
+
+async def _call_handler(
+    site: AgentSite, endpoint: AgentEndpointDef, values: dict[str, Any]
+) -> Any:
+    assert endpoint.injection_plan is not None
+    from ..registry import _extra_injectables
+
+    async with Solver(
+        values,
+        overrides=site.dependency_overrides,
+        extra_injectables=_extra_injectables(),
+        run_sync=_run_sync,
+    ) as solver:
+        for dependency in endpoint.dependencies:
+            await solver.resolve(dependency)
+        return await solver.call(endpoint.injection_plan)
+
+
+def _to_response(result: Any, endpoint: AgentEndpointDef, intent: Intent[Any]) -> Any:
+    if isinstance(result, HttpResponseBase):
+        return result
+    if isinstance(result, AgentResponse):
+        result.result = validate_result(result.result, endpoint)
+        return result
+    return AgentResponse(
+        result=validate_result(result, endpoint), status="completed", confidence=intent.confidence
+    )
+
+
+async def process_intent(
+    site: AgentSite,
+    endpoint: AgentEndpointDef,
+    raw: str,
+    *,
+    user: Any = None,
+    session_id: str | None = None,
+    files: UploadedFiles | None = None,
+    request: Any = None,
+    params: BaseModel | None = None,
+) -> Outcome:
+    """Run ``raw`` through ``endpoint`` and record the trace and the session turn."""
+    started = time.perf_counter()
+    session = await sync_to_async(load_session)(session_id, user)
+    trace_id = new_id()
+    record = TraceRecord(
+        trace_id=trace_id,
+        endpoint_name=endpoint.name,
+        intent_raw=raw,
+        status=TraceStatus.COMPLETED,
+    )
+    tasks = background.new_tasks()
+    intent: Intent[Any] | None = None
+    exception: BaseException | None = None
+    response: AgentResponse | HttpResponseBase
+    try:
+        intent = await _parse_intent(raw, endpoint, session, params)
+        record.intent_action = intent.action.value
+        record.intent_domain = intent.domain
+        record.intent_parameters = to_jsonable(intent.parameters)
+        record.intent_confidence = intent.confidence
+        if endpoint.intent_scope is not None and not endpoint.intent_scope.matches(intent):
+            raise PolicyViolation(
+                f"Intent {intent.key!r} is not allowed on endpoint {endpoint.name!r}.",
+                policy="intent_scope",
+            )
+        context = AgentContext(
+            trace_id=trace_id,
+            endpoint_name=endpoint.name,
+            session_id=session.session_id,
+            user_id=str(user_pk(user)) if user_pk(user) is not None else None,
+            user=user,
+            session_context=session.context,
+            metadata={"files": files or UploadedFiles(), "request": request},
+        )
+        values = {
+            "intent": intent,
+            "context": context,
+            "tasks": tasks,
+            "files": files or UploadedFiles(),
+            "request": request,
+        }
+        result = await _call_handler(site, endpoint, values)
+        response = _to_response(result, endpoint, intent)
+    except AgenticError as exc:
+        exception = exc
+        response = _error_response(exc, str(exc) or exc.code)
+    except Exception as exc:
+        exception = exc
+        logger.exception("Agent endpoint %r failed (trace %s)", endpoint.name, trace_id)
+        response = _error_response(exc, GENERIC_ERROR)
+
+    response_status = _record_outcome(record, response, exception)
+    if isinstance(response, AgentResponse):
+        response.execution_trace_id = trace_id
+    record.duration_ms = (time.perf_counter() - started) * 1000
+    session.context = dict(session.context)
+    await sync_to_async(record_request)(record, session, user)
+    if exception is None:
+        await background.dispatch(tasks)
+    return Outcome(response, response_status, trace_id, session.session_id, exception)
+
+
+def _error_response(exc: BaseException, message: str) -> AgentResponse:
+    status = _status_for_error(exc)
+    approval = None
+    if isinstance(exc, ApprovalRequired):
+        approval = {"request_id": exc.request_id, "approvers": exc.approvers}
+    return AgentResponse(
+        result=None,
+        status="error" if status == TraceStatus.ERROR else str(status),
+        error=message,
+        approval_request=approval,
+    )
+
+
+def _record_outcome(
+    record: TraceRecord, response: AgentResponse | HttpResponseBase, exc: BaseException | None
+) -> int:
+    """Fill the trace fields that depend on the outcome; return the HTTP status."""
+    if exc is not None:
+        record.status = _status_for_error(exc)
+        record.error = f"{exc}" if str(exc) else type(exc).__name__
+        record.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
+        if isinstance(exc, PolicyViolation):
+            record.policy_evaluations = [
+                {"policy": exc.policy, "allowed": False, "violations": exc.violations}
+            ]
+        record.response_summary = summarize(record.error)
+        return http_status_for(exc)
+    if isinstance(response, HttpResponseBase):
+        record.result = {
+            "http_response": {
+                "status": response.status_code,
+                "content_type": response.get("Content-Type", ""),
+            }
+        }
+        record.response_summary = f"[{type(response).__name__} {response.status_code}]"
+        return response.status_code
+    record.result = response.result
+    record.status = response.status if response.status in TraceStatus.values else "completed"
+    record.generated_code = response.generated_code or ""
+    record.reasoning = response.reasoning or ""
+    record.error = response.error or ""
+    record.response_summary = summarize(
+        response.result if response.result is not None else response.status
+    )
+    return 200

@@ -1,0 +1,79 @@
+"""Recording what a request did: the execution trace and the session turn, atomically."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import transaction
+
+from ..models import ExecutionTrace, SessionTurn
+from .sessions import SessionState, save_session, user_pk
+
+SUMMARY_CHARS = 200
+
+
+@dataclass
+class TraceRecord:
+    """What the pipeline learned about one request, ready to be stored."""
+
+    trace_id: str
+    endpoint_name: str
+    intent_raw: str
+    status: str
+    duration_ms: float = 0.0
+    intent_action: str = ""
+    intent_domain: str = ""
+    intent_parameters: dict[str, Any] = field(default_factory=dict)
+    intent_confidence: float | None = None
+    result: Any = None
+    error: str = ""
+    error_type: str = ""
+    generated_code: str = ""
+    reasoning: str = ""
+    policy_evaluations: list[Any] = field(default_factory=list)
+    tool_calls: list[Any] = field(default_factory=list)
+    response_summary: str = ""
+
+
+def summarize(value: Any) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text[:SUMMARY_CHARS]
+
+
+def record_request(record: TraceRecord, session: SessionState, user: Any) -> ExecutionTrace:
+    """Save the session, the trace and the turn in one transaction.
+
+    Either all three rows exist afterwards or none does.
+    """
+    with transaction.atomic():
+        saved_session = save_session(session, user)
+        trace = ExecutionTrace.objects.create(
+            trace_id=record.trace_id,
+            endpoint_name=record.endpoint_name,
+            user_id=user_pk(user),
+            session_id=saved_session.pk,
+            status=record.status,
+            intent_raw=record.intent_raw,
+            intent_action=record.intent_action,
+            intent_domain=record.intent_domain,
+            intent_parameters=record.intent_parameters,
+            intent_confidence=record.intent_confidence,
+            result=record.result,
+            error=record.error,
+            error_type=record.error_type,
+            duration_ms=record.duration_ms,
+            generated_code=record.generated_code,
+            reasoning=record.reasoning,
+            policy_evaluations=record.policy_evaluations,
+            tool_calls=record.tool_calls,
+        )
+        SessionTurn.objects.create(
+            session_id=saved_session.pk,
+            index=session.turn_count,
+            endpoint_name=record.endpoint_name,
+            intent=record.intent_raw,
+            response_summary=record.response_summary,
+            trace=trace,
+        )
+    return trace

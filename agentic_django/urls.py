@@ -1,0 +1,14 @@
+"""URLs of the agent API; include them with ``path("agents/", include("agentic_django.urls"))``."""
+
+from django.urls import path, re_path
+
+from .api import views
+
+app_name = "agentic_django"
+
+urlpatterns = [
+    path("", views.CapabilitiesView.as_view(), name="capabilities"),
+    path("health/", views.HealthView.as_view(), name="health"),
+    path("openapi.json", views.OpenAPIView.as_view(), name="openapi"),
+    re_path(r"^(?P<name>[A-Za-z0-9_][\w.-]*)/$", views.EndpointView.as_view(), name="endpoint"),
+]
