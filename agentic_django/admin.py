@@ -34,12 +34,26 @@ class SessionTurnInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 @admin.register(AgentSession)
 class AgentSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ("session_id", "user", "turn_count", "created_at", "last_accessed_at", "expires_at")
+    list_display = (
+        "session_id",
+        "user",
+        "turn_count",
+        "created_at",
+        "last_accessed_at",
+        "expires_at",
+    )
     list_filter = (("created_at", admin.DateFieldListFilter),)
     search_fields = ("session_id", "user__username", "turns__intent")
     list_select_related = ("user",)
-    readonly_fields = ("session_id", "user", "context_pretty", "turn_count", "created_at",
-                       "last_accessed_at", "expires_at")
+    readonly_fields = (
+        "session_id",
+        "user",
+        "context_pretty",
+        "turn_count",
+        "created_at",
+        "last_accessed_at",
+        "expires_at",
+    )
     exclude = ("context",)
     inlines = (SessionTurnInline,)
     date_hierarchy = "created_at"
@@ -69,18 +83,47 @@ class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     show_full_result_count = False
     fieldsets = (
-        (None, {"fields": ("trace_id", "endpoint_name", "status", "user", "session",
-                           "created_at", "duration_ms")}),
-        (_("Intent"), {"fields": ("intent_raw", "intent_action", "intent_domain",
-                                  "intent_parameters_pretty", "intent_confidence")}),
+        (
+            None,
+            {
+                "fields": (
+                    "trace_id",
+                    "endpoint_name",
+                    "status",
+                    "user",
+                    "session",
+                    "created_at",
+                    "duration_ms",
+                )
+            },
+        ),
+        (
+            _("Intent"),
+            {
+                "fields": (
+                    "intent_raw",
+                    "intent_action",
+                    "intent_domain",
+                    "intent_parameters_pretty",
+                    "intent_confidence",
+                )
+            },
+        ),
         (_("Outcome"), {"fields": ("result_pretty", "error", "error_type")}),
-        (_("Harness"), {"fields": ("generated_code", "reasoning", "policy_evaluations_pretty",
-                                   "tool_calls_pretty")}),
+        (
+            _("Harness"),
+            {
+                "fields": (
+                    "generated_code",
+                    "reasoning",
+                    "policy_evaluations_pretty",
+                    "tool_calls_pretty",
+                )
+            },
+        ),
         (_("LLM usage"), {"fields": ("input_tokens", "output_tokens", "cost_usd")}),
     )
-    readonly_fields = tuple(
-        name for _title, options in fieldsets for name in options["fields"]
-    )
+    readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
 
     @admin.display(description=_("intent"))
     def intent_short(self, obj: ExecutionTrace) -> str:
@@ -88,7 +131,9 @@ class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @staticmethod
     def _pretty(value: Any) -> str:
-        return format_html("<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str))
+        return format_html(
+            "<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str)
+        )
 
     @admin.display(description=_("parameters"))
     def intent_parameters_pretty(self, obj: ExecutionTrace) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone

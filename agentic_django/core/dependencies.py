@@ -182,9 +182,7 @@ class Solver:
     def _plan_for(self, func: Callable[..., Any]) -> InjectionPlan:
         plan = self._plans.get(func)
         if plan is None:
-            plan = scan(
-                func, extra_injectables=self.extra_injectables, positional_defaults=False
-            )
+            plan = scan(func, extra_injectables=self.extra_injectables, positional_defaults=False)
             self._plans[func] = plan
         return plan
 

@@ -67,19 +67,92 @@ _WORDS = re.compile(r"[\w']+", re.UNICODE)
 
 _ACTION_KEYWORDS: dict[IntentAction, frozenset[str]] = {
     IntentAction.READ: frozenset(
-        "show list get find fetch display view what which who where when how many count "
-        "lookup look search read see check status".split()
+        [
+            "show",
+            "list",
+            "get",
+            "find",
+            "fetch",
+            "display",
+            "view",
+            "what",
+            "which",
+            "who",
+            "where",
+            "when",
+            "how",
+            "many",
+            "count",
+            "lookup",
+            "look",
+            "search",
+            "read",
+            "see",
+            "check",
+            "status",
+        ]
     ),
     IntentAction.WRITE: frozenset(
-        "create add update change set modify delete remove cancel refund insert edit "
-        "rename assign make new register approve reject ship".split()
+        [
+            "create",
+            "add",
+            "update",
+            "change",
+            "set",
+            "modify",
+            "delete",
+            "remove",
+            "cancel",
+            "refund",
+            "insert",
+            "edit",
+            "rename",
+            "assign",
+            "make",
+            "new",
+            "register",
+            "approve",
+            "reject",
+            "ship",
+        ]
     ),
     IntentAction.ANALYZE: frozenset(
-        "analyze analyse analysis compare trend trends average mean median summarize "
-        "summarise summary report forecast breakdown correlate statistics stats".split()
+        [
+            "analyze",
+            "analyse",
+            "analysis",
+            "compare",
+            "trend",
+            "trends",
+            "average",
+            "mean",
+            "median",
+            "summarize",
+            "summarise",
+            "summary",
+            "report",
+            "forecast",
+            "breakdown",
+            "correlate",
+            "statistics",
+            "stats",
+        ]
     ),
     IntentAction.EXECUTE: frozenset(
-        "run execute trigger start launch deploy send invoke process sync import export".split()
+        [
+            "run",
+            "execute",
+            "trigger",
+            "start",
+            "launch",
+            "deploy",
+            "send",
+            "invoke",
+            "process",
+            "sync",
+            "import",
+            "export",
+        ]
     ),
 }
 

@@ -12,9 +12,7 @@ from ..conf import agentic_settings
 from ..models import AgentSession, ExecutionTrace
 
 
-def delete_in_batches(
-    queryset: models.QuerySet, *, batch_size: int, dry_run: bool = False
-) -> int:
+def delete_in_batches(queryset: models.QuerySet, *, batch_size: int, dry_run: bool = False) -> int:
     """Delete the rows of ``queryset`` ``batch_size`` primary keys at a time.
 
     Each batch is its own transaction, so a long cleanup never holds one big lock.

@@ -120,9 +120,7 @@ async def _parse_intent(
     return await parser.parse(raw, session_context=session.context, schema=endpoint.intent_schema)
 
 
-async def _call_handler(
-    site: AgentSite, endpoint: AgentEndpointDef, values: dict[str, Any]
-) -> Any:
+async def _call_handler(site: AgentSite, endpoint: AgentEndpointDef, values: dict[str, Any]) -> Any:
     assert endpoint.injection_plan is not None
     from ..registry import _extra_injectables
 

@@ -1,0 +1,90 @@
+"""Capabilities, health and the OpenAPI document."""
+
+from __future__ import annotations
+
+import pytest
+from openapi_spec_validator import validate
+from pydantic import BaseModel
+
+from agentic_django import Intent, agents
+
+pytestmark = pytest.mark.django_db
+
+
+def test_capabilities_list_every_endpoint_with_scope_and_schemas(client):
+    body = client.get("/agents/").json()
+    by_name = {entry["name"]: entry for entry in body["endpoints"]}
+    assert {"echo", "orders", "private", "boom"} <= set(by_name)
+    orders = by_name["orders"]
+    assert orders["description"] == "Order questions"
+    assert orders["autonomy_level"] == "supervised"
+    assert orders["intent_scope"] == {
+        "allowed_intents": ["order.*"],
+        "denied_intents": ["order.write"],
+    }
+    assert orders["intent_schema"]["title"] == "OrderFilters"
+    assert orders["response_schema"]["title"] == "Count"
+    assert "intent_schema" not in by_name["echo"]
+
+
+def test_health_reports_the_database(client):
+    response = client.get("/agents/health/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok"
+    assert body["checks"]["database"]["ok"] is True
+
+
+def test_health_is_503_when_the_database_is_down(client, monkeypatch):
+    from agentic_django.services import health
+
+    monkeypatch.setattr(health, "_database_ok", lambda: (False, "OperationalError"))
+    response = client.get("/agents/health/")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"] == {"ok": False, "detail": "OperationalError"}
+
+
+def test_openapi_document_is_valid_and_typed(client):
+    document = client.get("/agents/openapi.json").json()
+    validate(document)  # raises on an invalid OpenAPI 3.1 document
+    assert document["openapi"] == "3.1.0"
+    operation = document["paths"]["/agents/orders/"]["post"]
+    body_schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body_schema["required"] == ["intent"]
+    assert body_schema["properties"]["params"]["$ref"] == "#/components/schemas/OrderFilters"
+    result = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert result["properties"]["result"] == {"$ref": "#/components/schemas/Count"}
+    schemas = document["components"]["schemas"]
+    assert schemas["OrderFilters"]["properties"]["limit"]["type"] == "integer"
+    assert (
+        "params"
+        not in (
+            document["paths"]["/agents/echo/"]["post"]["requestBody"]["content"][
+                "application/json"
+            ]["schema"]["properties"]
+        )
+    )
+
+
+class Line(BaseModel):
+    sku: str
+
+
+class Basket(BaseModel):
+    lines: list[Line]
+
+
+def test_openapi_hoists_nested_models_into_components(client):
+    @agents.agent_endpoint("basket", response_model=Basket)
+    async def basket(intent: Intent[Basket], context):
+        return {"lines": []}
+
+    try:
+        document = client.get("/agents/openapi.json").json()
+    finally:
+        agents.unregister("basket")
+    validate(document)
+    assert "Line" in document["components"]["schemas"]
+    assert document["components"]["schemas"]["Basket"]["properties"]["lines"]["items"] == {
+        "$ref": "#/components/schemas/Line"
+    }

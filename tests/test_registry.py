@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from pydantic import BaseModel
+
+from agentic_django import (
+    AgentEndpointDef,
+    AgentRouter,
+    AgentSite,
+    AlreadyRegistered,
+    Intent,
+    agents,
+)
+from agentic_django.registry import UNAVAILABLE_OPTIONS
+
+
+async def handler(intent, context):
+    return None
+
+
+def test_agents_modules_are_autodiscovered():
+    assert {"echo", "orders", "private", "boom", "remember"} <= set(agents.endpoints)
+
+
+def test_duplicate_names_raise():
+    site = AgentSite()
+    site.agent_endpoint("one")(handler)
+    with pytest.raises(AlreadyRegistered):
+        site.agent_endpoint("one")(handler)
+
+
+@pytest.mark.parametrize("option", UNAVAILABLE_OPTIONS)
+def test_options_whose_machinery_is_missing_are_refused_not_ignored(option):
+    with pytest.raises(ImproperlyConfigured, match="not available yet"):
+        AgentSite().agent_endpoint("x", **{option: object()})(handler)
+
+
+def test_unknown_options_are_a_type_error():
+    with pytest.raises(TypeError, match="colour"):
+        AgentSite().agent_endpoint("x", colour="red")(handler)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"autonomy_level": "yolo"}, "autonomy_level"),
+        ({"response_model": dict}, "response_model"),
+        ({"intent_scope": {"allowed_intents": ["*"]}}, "intent_scope"),
+        ({"dependencies": [lambda: 1]}, "Depends"),
+        ({"permission_classes": "IsAuthenticated"}, "permission_classes"),
+    ],
+)
+def test_bad_option_values_raise_clear_errors(kwargs, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        AgentSite().agent_endpoint("x", **kwargs)(handler)
+
+
+@pytest.mark.parametrize("name", ["", "a/b", "health", "openapi.json", "with space", ".hidden"])
+def test_names_that_do_not_fit_a_url_segment_or_shadow_routes_are_refused(name):
+    with pytest.raises(ImproperlyConfigured, match="Invalid agent endpoint name"):
+        AgentSite().agent_endpoint(name)(handler)
+
+
+def test_a_handler_with_an_uninjectable_parameter_is_refused_at_registration():
+    def needs_mystery(intent, context, mystery):
+        return None
+
+    with pytest.raises(ImproperlyConfigured, match="mystery"):
+        AgentSite().agent_endpoint("x")(needs_mystery)
+
+
+def test_router_prefixes_names_and_site_can_add_another_prefix():
+    router = AgentRouter(prefix="orders", tags=["sales"])
+    router.agent_endpoint("query")(handler)
+    site = AgentSite()
+    site.include_router(router)
+    site.include_router(router, prefix="v2")
+    assert set(site.endpoints) == {"orders.query", "v2.orders.query"}
+    assert site.get("orders.query").tags == ("sales",)
+
+
+def test_description_defaults_to_the_handler_docstring():
+    def documented(intent, context):
+        """Answers questions about invoices.
+
+        More text."""
+
+    site = AgentSite()
+    site.agent_endpoint("inv")(documented)
+    assert site.get("inv").description == "Answers questions about invoices."
+
+
+class Payload(BaseModel):
+    x: int = 0
+
+
+def test_endpoint_def_exposes_the_typed_intent_schema():
+    async def typed(intent: Intent[Payload], context):
+        return None
+
+    site = AgentSite()
+    site.agent_endpoint("typed")(typed)
+    endpoint = site.get("typed")
+    assert isinstance(endpoint, AgentEndpointDef)
+    assert endpoint.intent_schema is Payload
