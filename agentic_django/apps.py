@@ -13,5 +13,7 @@ class AgenticDjangoConfig(AppConfig):
 
         from . import checks  # noqa: F401  (registers the system checks)
         from .registry import agents
+        from .services.llm import apply_network_guard
 
+        apply_network_guard()
         autodiscover_modules("agents", register_to=agents)

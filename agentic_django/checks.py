@@ -17,7 +17,10 @@ E002_BAD_SETTING_VALUE = "agentic_django.E002"
 E003_IMPORT_FAILED = "agentic_django.E003"
 E004_BAD_ENDPOINT = "agentic_django.E004"
 E005_TASK_RUNNER = "agentic_django.E005"
+E006_UNKNOWN_LLM_ALIAS = "agentic_django.E006"
+E007_BAD_LLM_BACKEND = "agentic_django.E007"
 W001_NO_ENDPOINTS = "agentic_django.W001"
+W002_UNPRICED_MODEL = "agentic_django.W002"
 
 _POSITIVE_INTS = (
     "SESSION_TTL_SECONDS",
@@ -102,3 +105,75 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
                 )
             )
     return messages
+
+
+@checks.register(checks.Tags.compatibility)
+def check_llm_backends(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    from django.utils.module_loading import import_string
+
+    from .llm import is_priced
+    from .registry import agents
+    from .services.llm import price_table
+
+    messages: list[checks.CheckMessage] = []
+    backends = agentic_settings.user_settings.get("LLM_BACKENDS", {})
+    if not isinstance(backends, dict):
+        return [
+            checks.Error(
+                f"{SETTINGS_NAME}['LLM_BACKENDS'] must be a dict.", id=E007_BAD_LLM_BACKEND
+            )
+        ]
+    prices = price_table()
+    for alias, config in backends.items():
+        if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
+            messages.append(
+                checks.Error(
+                    f"LLM backend {alias!r} needs a 'BACKEND' dotted path.", id=E007_BAD_LLM_BACKEND
+                )
+            )
+            continue
+        try:
+            backend_class = import_string(config["BACKEND"])
+        except ImportError as exc:
+            messages.append(checks.Error(f"LLM backend {alias!r}: {exc}", id=E007_BAD_LLM_BACKEND))
+            continue
+        model = config.get("OPTIONS", {}).get("model") or _default_model(backend_class)
+        if model and not is_priced(model, prices):
+            messages.append(
+                checks.Warning(
+                    f"LLM backend {alias!r}: no price is known for model {model!r}; its calls "
+                    "will be recorded at a cost of 0 and budgets will not see them.",
+                    hint=f"Add it to {SETTINGS_NAME}['PRICING'] as "
+                    '{"input": <USD per 1M tokens>, "output": <USD per 1M tokens>}.',
+                    id=W002_UNPRICED_MODEL,
+                )
+            )
+    wanted = {("INTENT_PARSER_LLM", agentic_settings.INTENT_PARSER_LLM)} - {
+        ("INTENT_PARSER_LLM", None)
+    }
+    for endpoint in agents:
+        uses_llm = endpoint.injection_plan is not None and "llm" in endpoint.injection_plan.uses
+        if endpoint.llm is not None or uses_llm:
+            wanted.add((f"endpoint {endpoint.name!r}", endpoint.llm_alias))
+    for where, alias in sorted(wanted):
+        if alias not in backends:
+            messages.append(
+                checks.Error(
+                    f"{where} uses the LLM alias {alias!r}, which is not configured.",
+                    hint=f"Add {alias!r} to {SETTINGS_NAME}['LLM_BACKENDS'].",
+                    id=E006_UNKNOWN_LLM_ALIAS,
+                )
+            )
+    return messages
+
+
+def _default_model(backend_class: Any) -> str | None:
+    import inspect
+
+    try:
+        parameter = inspect.signature(backend_class).parameters.get("model")
+    except (TypeError, ValueError):
+        return None
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return None
+    return str(parameter.default)

@@ -153,3 +153,54 @@ class ExecutionTrace(models.Model):
 
     def __str__(self) -> str:
         return f"{self.endpoint_name} {self.status} {self.trace_id}"
+
+
+class LLMCallPurpose(models.TextChoices):
+    INTENT_PARSE = "intent_parse", _("Intent parsing")
+    CODE_GENERATE = "code_generate", _("Code generation")
+    LOOP = "loop", _("Agentic loop")
+    WORKFLOW = "workflow", _("Workflow")
+    HANDLER = "handler", _("Handler")
+
+
+class LLMCall(models.Model):
+    """One call to an LLM provider, with its usage and cost."""
+
+    Purpose = LLMCallPurpose
+
+    trace = models.ForeignKey(
+        ExecutionTrace, null=True, blank=True, on_delete=models.CASCADE, related_name="llm_calls"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="agent_llm_calls",
+    )
+    endpoint_name = models.CharField(max_length=200)
+    alias = models.CharField(max_length=100)
+    provider = models.CharField(max_length=50)
+    model = models.CharField(max_length=200)
+    purpose = models.CharField(max_length=32, choices=LLMCallPurpose.choices)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    latency_ms = models.FloatField(default=0.0)
+    finish_reason = models.CharField(max_length=50, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("LLM call")
+        ordering = ("-created_at",)
+        indexes = [
+            models.Index(
+                fields=["endpoint_name", "created_at"], name="agentic_llmcall_endpoint_idx"
+            ),
+            models.Index(fields=["user", "created_at"], name="agentic_llmcall_user_idx"),
+            models.Index(fields=["created_at"], name="agentic_llmcall_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider}:{self.model} {self.purpose}"

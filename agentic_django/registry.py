@@ -34,7 +34,6 @@ UNAVAILABLE_OPTIONS = (
     "workflow",
     "tools",
     "codegen",
-    "llm",
 )
 
 
@@ -51,7 +50,9 @@ def _extra_injectables() -> dict[type, str]:
     from django.http import HttpRequest
     from rest_framework.request import Request
 
-    return {Request: "request", HttpRequest: "request"}
+    from .llm import LLMBackend
+
+    return {Request: "request", HttpRequest: "request", LLMBackend: "llm"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,12 @@ class AgentEndpointDef:
     authentication_classes: tuple[type, ...] | None = None
     throttle_classes: tuple[type, ...] | None = None
     tags: tuple[str, ...] = ()
+    llm: str | None = None
     injection_plan: InjectionPlan | None = field(default=None, compare=False)
+
+    @property
+    def llm_alias(self) -> str:
+        return self.llm or "default"
 
     @property
     def intent_schema(self) -> type[BaseModel] | None:
@@ -98,6 +104,7 @@ def build_endpoint(
     authentication_classes: Sequence[type] | None = None,
     throttle_classes: Sequence[type] | None = None,
     tags: Sequence[str] = (),
+    llm: str | None = None,
     **unavailable: Any,
 ) -> AgentEndpointDef:
     """Validate the options of one endpoint and build its definition."""
@@ -127,6 +134,11 @@ def build_endpoint(
         raise ImproperlyConfigured(
             f"Agent endpoint {name!r}: response_model must be a pydantic BaseModel subclass."
         )
+    if llm is not None and (not isinstance(llm, str) or not llm):
+        raise ImproperlyConfigured(
+            f"Agent endpoint {name!r}: llm must be the alias of a backend in "
+            "AGENTIC_DJANGO['LLM_BACKENDS'], such as 'default'."
+        )
     deps = tuple(dependencies or ())
     if not all(isinstance(dep, Depends) for dep in deps):
         raise ImproperlyConfigured(
@@ -152,6 +164,7 @@ def build_endpoint(
         ),
         throttle_classes=_check_classes(throttle_classes, "throttle_classes", name),
         tags=tuple(tags),
+        llm=llm,
         injection_plan=plan,
     )
 
@@ -238,7 +251,8 @@ class AgentSite:
 
         Options: ``description``, ``intent_scope``, ``autonomy_level``,
         ``response_model``, ``dependencies``, ``permission_classes``,
-        ``authentication_classes``, ``throttle_classes``, ``tags``.
+        ``authentication_classes``, ``throttle_classes``, ``tags``, ``llm``
+        (the backend alias; defaults to ``"default"``).
         """
 
         def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:

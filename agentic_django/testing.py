@@ -1,5 +1,10 @@
 """Helpers for testing projects that use agentic_django.
 
+Mock LLMs: :class:`MockBackend` (queued replies) and :class:`FunctionBackend`
+(replies computed by a function), installed per alias with :func:`use_llm` or the
+``mock_llm`` / ``function_llm`` pytest fixtures (enable them with
+``pytest_plugins = ["agentic_django.testing"]``).
+
 ``isolated_agents()`` gives a test its own view of the registry; anything it
 registers or overrides is rolled back afterwards::
 
@@ -15,7 +20,20 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
+from .llm import FunctionBackend, LLMBackend, MockBackend
 from .registry import AgentSite, agents
+
+__all__ = [
+    "FunctionBackend",
+    "MockBackend",
+    "function_llm",
+    "isolated_agents",
+    "mock_llm",
+    "override_dependency",
+    "use_llm",
+]
 
 
 @contextmanager
@@ -40,3 +58,39 @@ def override_dependency(
     with isolated_agents(site):
         site.dependency_overrides[dependency] = replacement
         yield
+
+
+@contextmanager
+def use_llm(backend: LLMBackend, alias: str = "default") -> Iterator[LLMBackend]:
+    """Serve ``alias`` from ``backend`` (e.g. a :class:`MockBackend`) inside the block."""
+    from .services.llm import llm_backends
+
+    with llm_backends.override(alias, backend):
+        yield backend
+
+
+@pytest.fixture
+def mock_llm() -> Iterator[MockBackend]:
+    """A :class:`MockBackend` serving the ``"default"`` alias for one test.
+
+    Queue replies with ``mock_llm.add_response(...)``, ``add_structured_response``
+    or ``add_tool_call_response``; inspect ``mock_llm.prompts`` and ``call_count``.
+    Use it with ``pytest_plugins = ["agentic_django.testing"]`` in a conftest.
+    """
+    with use_llm(MockBackend()) as backend:
+        yield backend  # type: ignore[misc]
+
+
+@pytest.fixture
+def function_llm() -> Iterator[Callable[..., FunctionBackend]]:
+    """A factory: ``function_llm(fn)`` serves ``"default"`` from ``FunctionBackend(fn)``."""
+    stack: list[Any] = []
+
+    def install(fn: Callable[..., Any], alias: str = "default") -> FunctionBackend:
+        manager = use_llm(FunctionBackend(fn), alias)
+        stack.append(manager)
+        return manager.__enter__()  # type: ignore[return-value]
+
+    yield install
+    while stack:
+        stack.pop().__exit__(None, None, None)

@@ -94,6 +94,18 @@ def _intent_schema(hint: Any) -> tuple[bool, type[BaseModel] | None]:
     return False, None
 
 
+def _injectable_key(hint: type, injectables: Mapping[type, str]) -> str | None:
+    if hint in injectables:
+        return injectables[hint]
+    for injectable, key in injectables.items():
+        try:
+            if issubclass(hint, injectable):
+                return key
+        except TypeError:  # protocols with data members refuse issubclass()
+            continue
+    return None
+
+
 def scan(
     func: Callable[..., Any],
     *,
@@ -125,7 +137,7 @@ def scan(
         elif hint is inspect.Parameter.empty:
             key = positional.pop(0) if positional else None
         elif isinstance(hint, type):
-            key = next((k for t, k in injectables.items() if issubclass(hint, t)), None)
+            key = _injectable_key(hint, injectables)
         if key is not None:
             if key in positional:
                 positional.remove(key)

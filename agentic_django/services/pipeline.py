@@ -18,6 +18,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpResponseBase
 from pydantic import BaseModel, ValidationError
 
+from ..conf import agentic_settings
 from ..core.context import AgentContext
 from ..core.dependencies import Solver
 from ..core.exceptions import (
@@ -33,6 +34,7 @@ from ..core.intent import Intent, IntentParser
 from ..core.response import AgentResponse
 from ..models import TraceStatus, new_id
 from . import background
+from .llm import CallRecorder, RecordingBackend, llm_backends
 from .serialization import to_jsonable
 from .sessions import SessionState, load_session, user_pk
 from .traces import TraceRecord, record_request, summarize
@@ -101,13 +103,25 @@ def validate_result(result: Any, endpoint: AgentEndpointDef) -> Any:
     return to_jsonable(result)
 
 
+def _intent_parser(recorder: CallRecorder) -> tuple[IntentParser, Any]:
+    """The configured parser: keywords, or the ``INTENT_PARSER_LLM`` backend recorded."""
+    alias = agentic_settings.INTENT_PARSER_LLM
+    if not alias:
+        return IntentParser(), None
+    return IntentParser(llm=llm_backends[alias]), recorder.observer(alias)
+
+
 async def _parse_intent(
-    raw: str, endpoint: AgentEndpointDef, session: SessionState, params: BaseModel | None
+    raw: str,
+    endpoint: AgentEndpointDef,
+    session: SessionState,
+    params: BaseModel | None,
+    recorder: CallRecorder,
 ) -> Intent[Any]:
-    parser = IntentParser()
+    parser, observer = _intent_parser(recorder)
     if params is not None:
         # The caller sent the typed payload itself: only the action and domain are parsed.
-        intent = await parser.parse(raw, session_context=session.context)
+        intent = await parser.parse(raw, session_context=session.context, observer=observer)
         return Intent(
             raw=intent.raw,
             action=intent.action,
@@ -117,11 +131,12 @@ async def _parse_intent(
             confidence=1.0,
             session_context=intent.session_context,
         )
-    return await parser.parse(raw, session_context=session.context, schema=endpoint.intent_schema)
+    return await parser.parse(
+        raw, session_context=session.context, schema=endpoint.intent_schema, observer=observer
+    )
 
 
 async def _call_handler(site: AgentSite, endpoint: AgentEndpointDef, values: dict[str, Any]) -> Any:
-    assert endpoint.injection_plan is not None
     from ..registry import _extra_injectables
 
     async with Solver(
@@ -168,11 +183,12 @@ async def process_intent(
         status=TraceStatus.COMPLETED,
     )
     tasks = background.new_tasks()
+    recorder = CallRecorder()
     intent: Intent[Any] | None = None
     exception: BaseException | None = None
     response: AgentResponse | HttpResponseBase
     try:
-        intent = await _parse_intent(raw, endpoint, session, params)
+        intent = await _parse_intent(raw, endpoint, session, params, recorder)
         record.intent_action = intent.action.value
         record.intent_domain = intent.domain
         record.intent_parameters = to_jsonable(intent.parameters)
@@ -198,6 +214,11 @@ async def process_intent(
             "files": files or UploadedFiles(),
             "request": request,
         }
+        assert endpoint.injection_plan is not None
+        if "llm" in endpoint.injection_plan.uses:
+            values["llm"] = RecordingBackend(
+                llm_backends[endpoint.llm_alias], recorder, endpoint.llm_alias, "handler"
+            )
         result = await _call_handler(site, endpoint, values)
         response = _to_response(result, endpoint, intent)
     except AgenticError as exc:
@@ -212,6 +233,7 @@ async def process_intent(
     if isinstance(response, AgentResponse):
         response.execution_trace_id = trace_id
     record.duration_ms = (time.perf_counter() - started) * 1000
+    record.llm_calls = recorder.calls
     session.context = dict(session.context)
     await sync_to_async(record_request)(record, session, user)
     if exception is None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
 
-from ..models import ExecutionTrace, SessionTurn
+from ..models import ExecutionTrace, LLMCall, SessionTurn
+from .llm import RecordedCall
 from .sessions import SessionState, save_session, user_pk
 
 SUMMARY_CHARS = 200
@@ -34,6 +36,7 @@ class TraceRecord:
     policy_evaluations: list[Any] = field(default_factory=list)
     tool_calls: list[Any] = field(default_factory=list)
     response_summary: str = ""
+    llm_calls: list[RecordedCall] = field(default_factory=list)
 
 
 def summarize(value: Any) -> str:
@@ -42,9 +45,9 @@ def summarize(value: Any) -> str:
 
 
 def record_request(record: TraceRecord, session: SessionState, user: Any) -> ExecutionTrace:
-    """Save the session, the trace and the turn in one transaction.
+    """Save the session, the trace, its LLM calls and the turn in one transaction.
 
-    Either all three rows exist afterwards or none does.
+    Either all of them exist afterwards or none does.
     """
     with transaction.atomic():
         saved_session = save_session(session, user)
@@ -67,7 +70,29 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
             reasoning=record.reasoning,
             policy_evaluations=record.policy_evaluations,
             tool_calls=record.tool_calls,
+            input_tokens=sum(call.input_tokens for call in record.llm_calls),
+            output_tokens=sum(call.output_tokens for call in record.llm_calls),
+            cost_usd=sum((call.cost_usd for call in record.llm_calls), Decimal(0)),
         )
+        if record.llm_calls:
+            LLMCall.objects.bulk_create(
+                LLMCall(
+                    trace=trace,
+                    user_id=trace.user_id,
+                    endpoint_name=record.endpoint_name,
+                    alias=call.alias,
+                    provider=call.provider,
+                    model=call.model,
+                    purpose=call.purpose,
+                    input_tokens=call.input_tokens,
+                    output_tokens=call.output_tokens,
+                    cost_usd=call.cost_usd,
+                    latency_ms=call.latency_ms,
+                    finish_reason=call.finish_reason,
+                    error=call.error,
+                )
+                for call in record.llm_calls
+            )
         SessionTurn.objects.create(
             session_id=saved_session.pk,
             index=session.turn_count,
