@@ -157,6 +157,7 @@ def test_multipart_upload_reaches_the_handler(client):
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_worker_connections")
 async def test_the_pipeline_is_callable_from_python(user):
     response = await agents.process_intent("show orders", endpoint_name="echo", user=user)
     assert response.status == "completed"
