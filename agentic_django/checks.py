@@ -48,6 +48,14 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id=E001_UNKNOWN_SETTING,
             )
         )
+    threads = user.get("PIPELINE_DB_THREADS", 0)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        errors.append(
+            checks.Error(
+                f"{SETTINGS_NAME}['PIPELINE_DB_THREADS'] must be an integer >= 0.",
+                id=E002_BAD_SETTING_VALUE,
+            )
+        )
     for key in _POSITIVE_INTS:
         value = user.get(key, DEFAULTS[key])
         if not isinstance(value, int) or isinstance(value, bool) or value <= 0:

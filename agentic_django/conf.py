@@ -38,6 +38,10 @@ DEFAULTS: dict[str, Any] = {
     "STREAM_KEEPALIVE_SECONDS": 15,
     "TRACE_RETENTION_DAYS": 90,
     "CLEANUP_BATCH_SIZE": 1000,
+    # 0: the pipeline's ORM work runs in Django's per-request thread (a new DB
+    # connection per request under ASGI). N > 0: on a shared pool of N threads
+    # whose connections persist for CONN_MAX_AGE.
+    "PIPELINE_DB_THREADS": 0,
     # DRF policy classes for agent views; None falls back to REST_FRAMEWORK's defaults.
     "DEFAULT_AUTHENTICATION_CLASSES": None,
     "DEFAULT_PERMISSION_CLASSES": None,

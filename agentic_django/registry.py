@@ -14,7 +14,7 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel
 
-from .core.dependencies import Depends, InjectionError, InjectionPlan, scan
+from .core.dependencies import Dependency, InjectionError, InjectionPlan, scan
 from .core.intent import IntentScope
 
 AUTONOMY_LEVELS = ("auto", "supervised", "manual")
@@ -65,7 +65,7 @@ class AgentEndpointDef:
     intent_scope: IntentScope | None = None
     autonomy_level: str = "supervised"
     response_model: type[BaseModel] | None = None
-    dependencies: tuple[Depends, ...] = ()
+    dependencies: tuple[Dependency, ...] = ()
     permission_classes: tuple[type, ...] | None = None
     authentication_classes: tuple[type, ...] | None = None
     throttle_classes: tuple[type, ...] | None = None
@@ -99,7 +99,7 @@ def build_endpoint(
     intent_scope: IntentScope | None = None,
     autonomy_level: str = "supervised",
     response_model: type[BaseModel] | None = None,
-    dependencies: Sequence[Depends] | None = None,
+    dependencies: Sequence[Dependency] | None = None,
     permission_classes: Sequence[type] | None = None,
     authentication_classes: Sequence[type] | None = None,
     throttle_classes: Sequence[type] | None = None,
@@ -140,7 +140,7 @@ def build_endpoint(
             "AGENTIC_DJANGO['LLM_BACKENDS'], such as 'default'."
         )
     deps = tuple(dependencies or ())
-    if not all(isinstance(dep, Depends) for dep in deps):
+    if not all(isinstance(dep, Dependency) for dep in deps):
         raise ImproperlyConfigured(
             f"Agent endpoint {name!r}: dependencies must be a list of Depends(...)."
         )

@@ -36,12 +36,8 @@ BUILTIN_INJECTABLES: dict[type, str] = {
 _POSITIONAL_KEYS = ("intent", "context")
 
 
-class Depends:
-    """Declare a parameter whose value comes from calling ``dependency``.
-
-    Within one request a dependency runs once and its value is shared
-    (``use_cache=False`` to call it for every use).
-    """
+class Dependency:
+    """A parameter whose value comes from calling ``dependency`` (see :func:`Depends`)."""
 
     __slots__ = ("dependency", "use_cache")
 
@@ -53,6 +49,16 @@ class Depends:
 
     def __repr__(self) -> str:
         return f"Depends({getattr(self.dependency, '__qualname__', self.dependency)!r})"
+
+
+def Depends(dependency: Callable[..., Any], *, use_cache: bool = True) -> Any:
+    """Declare a parameter whose value comes from calling ``dependency``.
+
+    Within one request a dependency runs once and its value is shared
+    (``use_cache=False`` to call it for every use). Typed as ``Any`` so that
+    ``shop: Shop = Depends(current_shop)`` type-checks.
+    """
+    return Dependency(dependency, use_cache=use_cache)
 
 
 class InjectionError(TypeError):
@@ -67,7 +73,7 @@ class ParamSpec:
     kind: inspect._ParameterKind
     source: str  # "builtin" | "depends" | "default"
     key: str = ""
-    depends: Depends | None = None
+    depends: Dependency | None = None
     default: Any = None
 
 
@@ -126,7 +132,7 @@ def scan(
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
-        if isinstance(param.default, Depends):
+        if isinstance(param.default, Dependency):
             specs.append(ParamSpec(param.name, param.kind, "depends", depends=param.default))
             continue
         hint = hints.get(param.name, inspect.Parameter.empty)
@@ -216,7 +222,7 @@ class Solver:
                 kwargs[spec.name] = value
         return args, kwargs
 
-    async def resolve(self, depends: Depends) -> Any:
+    async def resolve(self, depends: Dependency) -> Any:
         """Call a dependency (honouring overrides and the per-request cache)."""
         func = self.overrides.get(depends.dependency, depends.dependency)
         if depends.use_cache and func in self._cache:

@@ -34,6 +34,7 @@ from ..core.intent import Intent, IntentParser
 from ..core.response import AgentResponse
 from ..models import TraceStatus, new_id
 from . import background
+from .db import run_db
 from .llm import CallRecorder, RecordingBackend, llm_backends
 from .serialization import to_jsonable
 from .sessions import SessionState, load_session, user_pk
@@ -174,7 +175,8 @@ async def process_intent(
 ) -> Outcome:
     """Run ``raw`` through ``endpoint`` and record the trace and the session turn."""
     started = time.perf_counter()
-    session = await sync_to_async(load_session)(session_id, user)
+    # Without a session id there is nothing to look up: skip the thread hop.
+    session = await run_db(load_session, session_id, user) if session_id else SessionState(new_id())
     trace_id = new_id()
     record = TraceRecord(
         trace_id=trace_id,
@@ -235,7 +237,7 @@ async def process_intent(
     record.duration_ms = (time.perf_counter() - started) * 1000
     record.llm_calls = recorder.calls
     session.context = dict(session.context)
-    await sync_to_async(record_request)(record, session, user)
+    await run_db(record_request, record, session, user)
     if exception is None:
         await background.dispatch(tasks)
     return Outcome(response, response_status, trace_id, session.session_id, exception)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 
 from ..models import ExecutionTrace, LLMCall, SessionTurn
 from .llm import RecordedCall
@@ -44,12 +46,25 @@ def summarize(value: Any) -> str:
     return text[:SUMMARY_CHARS]
 
 
+_sqlite_writer = threading.Lock()
+
+
+def _write_lock() -> AbstractContextManager[Any]:
+    """Serialise this process's writes when the database is SQLite.
+
+    SQLite admits one writer at a time; concurrent writers wait in its busy
+    handler, which sleeps in steps of up to 100 ms. Queueing them on a lock
+    instead keeps the latency tail short under concurrent requests.
+    """
+    return _sqlite_writer if connection.vendor == "sqlite" else nullcontext()
+
+
 def record_request(record: TraceRecord, session: SessionState, user: Any) -> ExecutionTrace:
     """Save the session, the trace, its LLM calls and the turn in one transaction.
 
     Either all of them exist afterwards or none does.
     """
-    with transaction.atomic():
+    with _write_lock(), transaction.atomic():
         saved_session = save_session(session, user)
         trace = ExecutionTrace.objects.create(
             trace_id=record.trace_id,

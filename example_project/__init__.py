@@ -1,0 +1,1 @@
+"""A small shop served through agent endpoints: the demo and benchmark project."""

@@ -1,0 +1,1 @@
+"""Customers, products and orders for the agent endpoints in ``shop/agents.py`` to query."""
