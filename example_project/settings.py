@@ -121,7 +121,19 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+# The LLM used to parse intents: a stand-in by default (no API key needed), or a real
+# provider with AGENTIC_LLM=anthropic|openai|gemini and the provider's API key set.
+LLM_CHOICES = {
+    "demo": {"BACKEND": "example_project.shop.demo_llm.ShopDemoBackend"},
+    "anthropic": {"BACKEND": "agentic_django.llm.AnthropicBackend"},
+    "openai": {"BACKEND": "agentic_django.llm.OpenAIBackend"},
+    "gemini": {"BACKEND": "agentic_django.llm.GeminiBackend"},
+}
+LLM_CHOICE = env.str("AGENTIC_LLM", default="demo")
+
 AGENTIC_DJANGO = {
+    "LLM_BACKENDS": {"default": LLM_CHOICES[LLM_CHOICE]},
+    "INTENT_PARSER_LLM": "default",
     "SESSION_TTL_SECONDS": env.int("AGENTIC_SESSION_TTL_SECONDS", default=30 * 60),
     "TASK_RUNNER": "inline",
     "PIPELINE_DB_THREADS": env.int("AGENTIC_PIPELINE_DB_THREADS", default=PIPELINE_DB_THREADS),
