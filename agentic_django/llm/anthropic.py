@@ -27,8 +27,8 @@ from .base import (
     system_text,
     tool_parameters,
 )
-from .network import ensure_real_calls_allowed
-from .retry import RetryConfig, call_with_retry, parse_retry_after
+from .provider import ProviderBackend, is_transient_status
+from .retry import RetryConfig
 from .sdk import import_sdk, resolve_api_key
 
 _FINISH_REASONS = {
@@ -41,7 +41,7 @@ _FINISH_REASONS = {
 }
 
 
-class AnthropicBackend:
+class AnthropicBackend(ProviderBackend):
     """An :class:`~agentic_django.llm.base.LLMBackend` for Anthropic's Messages API.
 
     ``client`` takes a ready ``anthropic.AsyncAnthropic``; otherwise one is built
@@ -64,10 +64,8 @@ class AnthropicBackend:
         http_client: Any = None,
         client: Any = None,
     ) -> None:
+        super().__init__(model=model, max_tokens=max_tokens, retry=retry)
         self._sdk = import_sdk("anthropic", extra="anthropic", backend="AnthropicBackend")
-        self._model = model
-        self._max_tokens = max_tokens
-        self._retry = RetryConfig.coerce(retry)
         if client is None:
             client = self._sdk.AsyncAnthropic(
                 api_key=resolve_api_key(
@@ -80,21 +78,15 @@ class AnthropicBackend:
             )
         self._client = client
 
-    @property
-    def model_name(self) -> str:
-        return self._model
-
     async def generate(self, prompt: LLMPrompt) -> LLMResponse:
         """Send ``prompt`` and translate the reply."""
         request = self.build_request(prompt)
-        ensure_real_calls_allowed(self.provider, self._model)
         message = await self._call(lambda: self._client.messages.create(**request))
         return self.parse_response(message, structured_tool=_structured_tool_name(prompt))
 
     async def generate_stream(self, prompt: LLMPrompt) -> AsyncIterator[LLMChunk]:
         """Stream text as it arrives; tool calls and usage come on the final chunk."""
         request = {**self.build_request(prompt), "stream": True}
-        ensure_real_calls_allowed(self.provider, self._model)
         stream = await self._call(lambda: self._client.messages.create(**request))
         state = _StreamState(structured_tool=_structured_tool_name(prompt))
         try:
@@ -175,24 +167,13 @@ class AnthropicBackend:
             finish_reason=finish,
         )
 
-    async def _call(self, call: Any) -> Any:
-        try:
-            return await call_with_retry(
-                call,
-                self._retry,
-                is_transient=self._is_transient,
-                retry_after=_retry_after,
-            )
-        except self._sdk.APIError as exc:
-            raise self._provider_error(exc) from exc
+    def _api_errors(self) -> tuple[type[BaseException], ...]:
+        return (self._sdk.APIError,)
 
     def _is_transient(self, exc: BaseException) -> bool:
-        sdk = self._sdk
-        if isinstance(exc, sdk.APIConnectionError):  # includes timeouts
+        if isinstance(exc, self._sdk.APIConnectionError):  # includes timeouts
             return True
-        if isinstance(exc, sdk.APIStatusError):
-            return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-        return False
+        return isinstance(exc, self._sdk.APIStatusError) and is_transient_status(exc.status_code)
 
     def _provider_error(self, exc: Any) -> LLMProviderError:
         status = getattr(exc, "status_code", None)
@@ -202,11 +183,6 @@ class AnthropicBackend:
             provider=self.provider,
             status_code=status,
         )
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    return parse_retry_after(response.headers) if response is not None else None
 
 
 def _structured_tool_name(prompt: LLMPrompt) -> str | None:

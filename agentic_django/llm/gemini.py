@@ -25,8 +25,8 @@ from .base import (
     system_text,
     tool_parameters,
 )
-from .network import ensure_real_calls_allowed
-from .retry import RetryConfig, call_with_retry, parse_retry_after
+from .provider import ProviderBackend
+from .retry import RetryConfig
 from .sdk import import_sdk, resolve_api_key
 
 _FINISH_REASONS = {
@@ -43,7 +43,7 @@ _FINISH_REASONS = {
 _TOOL_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE", "tool": "ANY"}
 
 
-class GeminiBackend:
+class GeminiBackend(ProviderBackend):
     """An :class:`~agentic_django.llm.base.LLMBackend` for the Gemini API.
 
     ``client`` takes a ready ``google.genai.Client``; otherwise one is built from
@@ -66,12 +66,10 @@ class GeminiBackend:
         http_client: Any = None,
         client: Any = None,
     ) -> None:
+        super().__init__(model=model, max_tokens=max_tokens, retry=retry)
         genai = import_sdk("google.genai", extra="gemini", backend="GeminiBackend")
         self._errors = import_sdk("google.genai.errors", extra="gemini", backend="GeminiBackend")
         self._transport_errors = _transport_errors()
-        self._model = model
-        self._max_tokens = max_tokens
-        self._retry = RetryConfig.coerce(retry)
         if client is None:
             http_options: dict[str, Any] = {"timeout": int(timeout * 1000)}
             if base_url:
@@ -86,14 +84,9 @@ class GeminiBackend:
             )
         self._client = client
 
-    @property
-    def model_name(self) -> str:
-        return self._model
-
     async def generate(self, prompt: LLMPrompt) -> LLMResponse:
         """Send ``prompt`` and translate the reply."""
         request = self.build_request(prompt)
-        ensure_real_calls_allowed(self.provider, self._model)
         response = await self._call(lambda: self._client.aio.models.generate_content(**request))
         state = _ResponseState()
         state.feed(response)
@@ -102,7 +95,6 @@ class GeminiBackend:
     async def generate_stream(self, prompt: LLMPrompt) -> AsyncIterator[LLMChunk]:
         """Stream text as it arrives; tool calls and usage come on the final chunk."""
         request = self.build_request(prompt)
-        ensure_real_calls_allowed(self.provider, self._model)
         stream = await self._call(
             lambda: self._client.aio.models.generate_content_stream(**request)
         )
@@ -155,17 +147,8 @@ class GeminiBackend:
             config["response_json_schema"] = prompt.response_schema
         return {"model": self._model, "contents": _contents(prompt.messages), "config": config}
 
-    async def _call(self, call: Any) -> Any:
-        try:
-            return await call_with_retry(
-                call, self._retry, is_transient=self._is_transient, retry_after=_retry_after
-            )
-        except self._errors.APIError as exc:
-            raise self._provider_error(exc) from exc
-        except self._transport_errors as exc:
-            raise LLMProviderError(
-                f"Gemini API unreachable: {exc}", provider=self.provider
-            ) from exc
+    def _api_errors(self) -> tuple[type[BaseException], ...]:
+        return (self._errors.APIError, *self._transport_errors)
 
     def _is_transient(self, exc: BaseException) -> bool:
         if isinstance(exc, self._transport_errors):
@@ -176,6 +159,8 @@ class GeminiBackend:
         return False
 
     def _provider_error(self, exc: Any) -> LLMProviderError:
+        if isinstance(exc, self._transport_errors):
+            return LLMProviderError(f"Gemini API unreachable: {exc}", provider=self.provider)
         code = getattr(exc, "code", None)
         message = getattr(exc, "message", None) or str(exc)
         return LLMProviderError(
@@ -194,11 +179,6 @@ def _transport_errors() -> tuple[type[BaseException], ...]:
         except (ImportError, AttributeError):
             continue
     return tuple(found)
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    headers = getattr(getattr(exc, "response", None), "headers", None)
-    return parse_retry_after(headers) if headers is not None else None
 
 
 def _contents(messages: list[LLMMessage]) -> list[dict[str, Any]]:

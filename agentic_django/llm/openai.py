@@ -26,14 +26,14 @@ from .base import (
     system_text,
     tool_parameters,
 )
-from .network import ensure_real_calls_allowed
-from .retry import RetryConfig, call_with_retry, parse_retry_after
+from .provider import ProviderBackend, is_transient_status
+from .retry import RetryConfig
 from .sdk import import_sdk, resolve_api_key
 
 _FINISH_REASONS = {"function_call": "tool_calls"}
 
 
-class OpenAIBackend:
+class OpenAIBackend(ProviderBackend):
     """An :class:`~agentic_django.llm.base.LLMBackend` for OpenAI's Chat Completions API.
 
     ``client`` takes a ready ``openai.AsyncOpenAI``; otherwise one is built from
@@ -57,10 +57,8 @@ class OpenAIBackend:
         http_client: Any = None,
         client: Any = None,
     ) -> None:
+        super().__init__(model=model, max_tokens=max_tokens, retry=retry)
         self._sdk = import_sdk("openai", extra="openai", backend="OpenAIBackend")
-        self._model = model
-        self._max_tokens = max_tokens
-        self._retry = RetryConfig.coerce(retry)
         if client is None:
             client = self._sdk.AsyncOpenAI(
                 api_key=resolve_api_key(api_key, ("OPENAI_API_KEY",), backend="OpenAIBackend"),
@@ -72,14 +70,9 @@ class OpenAIBackend:
             )
         self._client = client
 
-    @property
-    def model_name(self) -> str:
-        return self._model
-
     async def generate(self, prompt: LLMPrompt) -> LLMResponse:
         """Send ``prompt`` and translate the reply."""
         request = self.build_request(prompt)
-        ensure_real_calls_allowed(self.provider, self._model)
         completion = await self._call(lambda: self._client.chat.completions.create(**request))
         return self.parse_response(completion)
 
@@ -90,7 +83,6 @@ class OpenAIBackend:
             "stream": True,
             "stream_options": {"include_usage": True},
         }
-        ensure_real_calls_allowed(self.provider, self._model)
         stream = await self._call(lambda: self._client.chat.completions.create(**request))
         state = _StreamState()
         try:
@@ -168,21 +160,13 @@ class OpenAIBackend:
             finish_reason=finish,
         )
 
-    async def _call(self, call: Any) -> Any:
-        try:
-            return await call_with_retry(
-                call, self._retry, is_transient=self._is_transient, retry_after=_retry_after
-            )
-        except self._sdk.APIError as exc:
-            raise self._provider_error(exc) from exc
+    def _api_errors(self) -> tuple[type[BaseException], ...]:
+        return (self._sdk.APIError,)
 
     def _is_transient(self, exc: BaseException) -> bool:
-        sdk = self._sdk
-        if isinstance(exc, sdk.APIConnectionError):  # includes timeouts
+        if isinstance(exc, self._sdk.APIConnectionError):  # includes timeouts
             return True
-        if isinstance(exc, sdk.APIStatusError):
-            return exc.status_code in (408, 409, 429) or exc.status_code >= 500
-        return False
+        return isinstance(exc, self._sdk.APIStatusError) and is_transient_status(exc.status_code)
 
     def _provider_error(self, exc: Any) -> LLMProviderError:
         status = getattr(exc, "status_code", None)
@@ -224,11 +208,6 @@ def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
 _SCHEMA_MAPS = ("properties", "$defs", "definitions")
 _SCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 _SCHEMA_NODES = ("items", "not")
-
-
-def _retry_after(exc: BaseException) -> float | None:
-    response = getattr(exc, "response", None)
-    return parse_retry_after(response.headers) if response is not None else None
 
 
 def _finish_reason(reason: str | None) -> str | None:
