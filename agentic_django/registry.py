@@ -199,7 +199,8 @@ class AgentRouter:
         def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:
             if full_name in self._endpoints:
                 raise AlreadyRegistered(f"Agent endpoint {full_name!r} is already registered.")
-            options.setdefault("tags", self.tags or (self.prefix,) if self.prefix else ())
+            default_tags = self.tags or ((self.prefix,) if self.prefix else ())
+            options.setdefault("tags", default_tags)
             for option in ("permission_classes", "authentication_classes", "throttle_classes"):
                 if options.get(option) is None:
                     options[option] = getattr(self, option)

@@ -104,3 +104,15 @@ def test_endpoint_def_exposes_the_typed_intent_schema():
     endpoint = site.get("typed")
     assert isinstance(endpoint, AgentEndpointDef)
     assert endpoint.intent_schema is Payload
+
+
+def test_router_tags_apply_with_or_without_a_prefix():
+    tagged = AgentRouter(tags=["support"])
+    tagged.agent_endpoint("triage")(handler)
+    prefixed = AgentRouter(prefix="billing")
+    prefixed.agent_endpoint("invoices")(handler)
+    site = AgentSite()
+    site.include_router(tagged)
+    site.include_router(prefixed)
+    assert site.get("triage").tags == ("support",)
+    assert site.get("billing.invoices").tags == ("billing",)
