@@ -27,8 +27,23 @@ DEFAULTS: dict[str, Any] = {
     "PRICING": {},
     # Policies applied to every endpoint (instances or dotted paths to instances).
     "DEFAULT_POLICIES": [],
-    "SANDBOX": {},
-    "CODE_CACHE": {},
+    # Sandboxes for generated code by alias, like LLM_BACKENDS; endpoints pick one
+    # with sandbox="alias". Built on first use, one per process.
+    "SANDBOX": {
+        "default": {
+            "BACKEND": "agentic_django.harness.ForkServerSandbox",
+            "OPTIONS": {"pool_size": 2},
+        }
+    },
+    # Cache of generated code that ran successfully. SCOPE "user" keeps each user's
+    # entries apart; "shared" is only allowed for endpoints whose prompt shows the
+    # LLM the data's shape and no values (data_sample="schema").
+    "CODE_CACHE": {
+        "ENABLED": True,
+        "SCOPE": "user",
+        "TTL_SECONDS": 24 * 60 * 60,
+        "MAX_ENTRIES": 1000,
+    },
     "SESSION_TTL_SECONDS": 30 * 60,
     "MAX_INTENT_CHARS": 4000,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
@@ -58,6 +73,9 @@ IMPORT_STRINGS = frozenset(
         "DEFAULT_THROTTLE_CLASSES",
     }
 )
+
+#: Dict settings whose missing keys fall back to the default's keys.
+MERGED_DICTS = frozenset({"CODE_CACHE"})
 
 TASK_RUNNERS = ("inline",)
 
@@ -94,6 +112,8 @@ class AgenticSettings:
         if key in self._cache:
             return self._cache[key]
         value = self.user_settings.get(key, DEFAULTS[key])
+        if key in MERGED_DICTS and isinstance(value, dict):
+            value = {**DEFAULTS[key], **value}
         if key in IMPORT_STRINGS and value is not None:
             value = _import(value, key)
         self._cache[key] = value

@@ -16,6 +16,8 @@ from pydantic import BaseModel
 
 from .core.dependencies import Dependency, InjectionError, InjectionPlan, scan
 from .core.intent import IntentScope
+from .harness import Policy
+from .runtime import AgentWorkflow, LoopConfig, ToolRegistry
 
 AUTONOMY_LEVELS = ("auto", "supervised", "manual")
 
@@ -23,18 +25,11 @@ AUTONOMY_LEVELS = ("auto", "supervised", "manual")
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_][\w.-]*$")
 RESERVED_NAMES = frozenset({"health", "openapi.json", "approvals", "runs"})
 
+DATA_SAMPLES = ("values", "schema")
+
 #: Endpoint options whose machinery is not part of this release yet; passing
 #: them raises instead of being silently ignored.
-UNAVAILABLE_OPTIONS = (
-    "policies",
-    "approval",
-    "sandbox",
-    "streaming",
-    "loop_config",
-    "workflow",
-    "tools",
-    "codegen",
-)
+UNAVAILABLE_OPTIONS = ("approval", "streaming")
 
 
 class AlreadyRegistered(ImproperlyConfigured):
@@ -71,11 +66,37 @@ class AgentEndpointDef:
     throttle_classes: tuple[type, ...] | None = None
     tags: tuple[str, ...] = ()
     llm: str | None = None
+    policies: tuple[Policy, ...] = ()
+    sandbox: str = "default"
+    codegen: bool = False
+    context_data: Callable[..., Any] | None = field(default=None, compare=False)
+    data_sample: str = "values"
+    code_cache: bool = True
+    tools: ToolRegistry | None = field(default=None, compare=False)
+    loop_config: LoopConfig | None = None
+    workflow: AgentWorkflow[Any] | None = field(default=None, compare=False)
     injection_plan: InjectionPlan | None = field(default=None, compare=False)
+    context_data_plan: InjectionPlan | None = field(default=None, compare=False)
 
     @property
     def llm_alias(self) -> str:
         return self.llm or "default"
+
+    @property
+    def engine(self) -> str:
+        """What runs a request: ``workflow``, ``loop``, ``codegen`` or ``handler``.
+
+        ``autonomy_level="manual"`` always means the handler alone.
+        """
+        if self.autonomy_level == "manual":
+            return "handler"
+        if self.workflow is not None:
+            return "workflow"
+        if self.tools is not None:
+            return "loop"
+        if self.codegen:
+            return "codegen"
+        return "handler"
 
     @property
     def intent_schema(self) -> type[BaseModel] | None:
@@ -105,6 +126,15 @@ def build_endpoint(
     throttle_classes: Sequence[type] | None = None,
     tags: Sequence[str] = (),
     llm: str | None = None,
+    policies: Sequence[Policy] = (),
+    sandbox: str = "default",
+    codegen: bool = False,
+    context_data: Callable[..., Any] | None = None,
+    data_sample: str = "values",
+    code_cache: bool = True,
+    tools: Sequence[Any] | ToolRegistry | None = None,
+    loop_config: LoopConfig | None = None,
+    workflow: AgentWorkflow[Any] | None = None,
     **unavailable: Any,
 ) -> AgentEndpointDef:
     """Validate the options of one endpoint and build its definition."""
@@ -146,8 +176,22 @@ def build_endpoint(
         )
     if not callable(handler):
         raise ImproperlyConfigured(f"Agent endpoint {name!r}: the handler is not callable.")
+    engine_options = _check_engine_options(
+        name,
+        policies=policies,
+        sandbox=sandbox,
+        codegen=codegen,
+        context_data=context_data,
+        data_sample=data_sample,
+        tools=tools,
+        loop_config=loop_config,
+        workflow=workflow,
+    )
     try:
         plan = scan(handler, extra_injectables=_extra_injectables())
+        data_plan = (
+            scan(context_data, extra_injectables=_extra_injectables()) if context_data else None
+        )
     except InjectionError as exc:
         raise ImproperlyConfigured(f"Agent endpoint {name!r}: {exc}") from exc
     return AgentEndpointDef(
@@ -165,8 +209,71 @@ def build_endpoint(
         throttle_classes=_check_classes(throttle_classes, "throttle_classes", name),
         tags=tuple(tags),
         llm=llm,
+        code_cache=bool(code_cache),
+        context_data=context_data,
+        data_sample=data_sample,
         injection_plan=plan,
+        context_data_plan=data_plan,
+        **engine_options,
     )
+
+
+def _check_engine_options(
+    name: str,
+    *,
+    policies: Sequence[Policy],
+    sandbox: str,
+    codegen: bool,
+    context_data: Callable[..., Any] | None,
+    data_sample: str,
+    tools: Sequence[Any] | ToolRegistry | None,
+    loop_config: LoopConfig | None,
+    workflow: AgentWorkflow[Any] | None,
+) -> dict[str, Any]:
+    """Validate the options choosing and configuring the execution engine."""
+
+    def fail(message: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(f"Agent endpoint {name!r}: {message}")
+
+    chosen = [
+        option
+        for option, value in (("codegen", codegen), ("tools", tools), ("workflow", workflow))
+        if value not in (None, False)
+    ]
+    if len(chosen) > 1:
+        raise fail(f"choose one of codegen, tools and workflow, not {' and '.join(chosen)}.")
+    if isinstance(policies, Policy) or not all(isinstance(p, Policy) for p in policies):
+        raise fail("policies must be a list of Policy instances.")
+    if not isinstance(sandbox, str) or not sandbox:
+        raise fail("sandbox must be the alias of a sandbox in AGENTIC_DJANGO['SANDBOX'].")
+    if context_data is not None and not callable(context_data):
+        raise fail("context_data must be a callable returning the data for generated code.")
+    if context_data is not None and not codegen:
+        raise fail("context_data only applies to codegen=True endpoints.")
+    if data_sample not in DATA_SAMPLES:
+        raise fail(f"data_sample must be one of {DATA_SAMPLES}, got {data_sample!r}.")
+    if loop_config is not None and not isinstance(loop_config, LoopConfig):
+        raise fail("loop_config must be a LoopConfig.")
+    if loop_config is not None and tools is None:
+        raise fail("loop_config only applies to endpoints with tools=.")
+    if workflow is not None and not isinstance(workflow, AgentWorkflow):
+        raise fail("workflow must be an AgentWorkflow.")
+    registry: ToolRegistry | None = None
+    if tools is not None:
+        try:
+            registry = tools if isinstance(tools, ToolRegistry) else ToolRegistry(tools)
+        except (TypeError, ValueError) as exc:
+            raise fail(f"tools: {exc}") from exc
+        if not len(registry):
+            raise fail("tools= needs at least one tool.")
+    return {
+        "policies": tuple(policies),
+        "sandbox": sandbox,
+        "codegen": bool(codegen),
+        "tools": registry,
+        "loop_config": loop_config,
+        "workflow": workflow,
+    }
 
 
 class AgentRouter:
@@ -253,7 +360,10 @@ class AgentSite:
         Options: ``description``, ``intent_scope``, ``autonomy_level``,
         ``response_model``, ``dependencies``, ``permission_classes``,
         ``authentication_classes``, ``throttle_classes``, ``tags``, ``llm``
-        (the backend alias; defaults to ``"default"``).
+        (the backend alias; defaults to ``"default"``), ``policies``, and the
+        execution engine: ``codegen=True`` (with ``context_data``, ``data_sample``,
+        ``code_cache``, ``sandbox``), ``tools=[...]`` (with ``loop_config``) or
+        ``workflow=``. See ``docs/engines.md``.
         """
 
         def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:

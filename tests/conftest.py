@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+pytest_plugins = ["agentic_django.testing"]
+
 
 @pytest.fixture
 def user(django_user_model):

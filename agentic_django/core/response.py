@@ -23,6 +23,8 @@ class AgentResponse:
     follow_up_suggestions: list[str] = field(default_factory=list)
     error: str | None = None
     approval_request: dict[str, Any] | None = None
+    #: Machine-readable detail of an error: its code, the policy or budget that refused.
+    details: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict without the fields that are ``None``."""

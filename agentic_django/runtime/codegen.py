@@ -216,6 +216,27 @@ def _assigns_result(node: ast.AST) -> bool:
     )
 
 
+def describe_shape(value: Any, *, max_keys: int = 50, _depth: int = 0) -> Any:
+    """The structure of ``value`` with every leaf replaced by its type name.
+
+    Shown to the LLM instead of a data sample when an endpoint must not let
+    values reach the prompt (for instance so its generated code can be cached
+    for every user): ``[{"id": 1, "email": "a@b"}]`` becomes
+    ``{"list_of": {"id": "int", "email": "str"}}`` (not even lengths are shown).
+    """
+    if _depth > 8:
+        return "..."
+    if isinstance(value, Mapping):
+        items = list(value.items())[:max_keys]
+        return {str(key): describe_shape(item, _depth=_depth + 1) for key, item in items}
+    if isinstance(value, list | tuple):
+        first = describe_shape(value[0], _depth=_depth + 1) if value else "unknown"
+        return {"list_of": first}
+    if value is None:
+        return "null"
+    return type(value).__name__
+
+
 def canonical_json(value: Any) -> str:
     """``value`` as canonical JSON: sorted keys, no insignificant whitespace."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)

@@ -38,6 +38,8 @@ class ToolContext:
     """
 
     user_id: str | None = None
+    #: The requesting user object (a Django user on the web side), for permission checks.
+    user: Any = None
     endpoint: str | None = None
     trace_id: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -18,7 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from ..conf import SETTINGS_NAME, agentic_settings, on_reload
-from ..core.exceptions import LLMConfigurationError
+from ..core.exceptions import BudgetExceeded, LLMConfigurationError
 from ..llm import (
     LLMBackend,
     LLMCallRecord,
@@ -143,6 +143,8 @@ class CallRecorder:
         return observe
 
     def add(self, alias: str, record: LLMCallRecord) -> None:
+        if isinstance(record.error, BudgetExceeded):
+            return  # refused before reaching the provider: nothing was sent or spent
         call = RecordedCall(
             alias=alias,
             purpose=record.purpose,

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..conf import agentic_settings
 from ..core.context import AgentContext
-from ..core.dependencies import Solver
+from ..core.dependencies import InjectionPlan, Solver
 from ..core.exceptions import (
     AgenticError,
     ApprovalRequired,
@@ -32,10 +32,14 @@ from ..core.exceptions import (
 from ..core.files import UploadedFiles
 from ..core.intent import Intent, IntentParser
 from ..core.response import AgentResponse
+from ..harness import BudgetPolicy
 from ..models import TraceStatus, new_id
 from . import background
+from .budget import BudgetedBackend, BudgetGuard
 from .db import run_db
+from .execution import ExecutionScope, run_engine
 from .llm import CallRecorder, RecordingBackend, llm_backends
+from .policies import PolicyLedger
 from .serialization import to_jsonable
 from .sessions import SessionState, load_session, user_pk
 from .traces import TraceRecord, record_request, summarize
@@ -104,12 +108,12 @@ def validate_result(result: Any, endpoint: AgentEndpointDef) -> Any:
     return to_jsonable(result)
 
 
-def _intent_parser(recorder: CallRecorder) -> tuple[IntentParser, Any]:
-    """The configured parser: keywords, or the ``INTENT_PARSER_LLM`` backend recorded."""
+def _intent_parser(recorder: CallRecorder, guard: BudgetGuard) -> tuple[IntentParser, Any]:
+    """The configured parser: keywords, or the ``INTENT_PARSER_LLM`` backend, budgeted."""
     alias = agentic_settings.INTENT_PARSER_LLM
     if not alias:
         return IntentParser(), None
-    return IntentParser(llm=llm_backends[alias]), recorder.observer(alias)
+    return IntentParser(llm=BudgetedBackend(llm_backends[alias], guard)), recorder.observer(alias)
 
 
 async def _parse_intent(
@@ -118,8 +122,9 @@ async def _parse_intent(
     session: SessionState,
     params: BaseModel | None,
     recorder: CallRecorder,
+    guard: BudgetGuard,
 ) -> Intent[Any]:
-    parser, observer = _intent_parser(recorder)
+    parser, observer = _intent_parser(recorder, guard)
     if params is not None:
         # The caller sent the typed payload itself: only the action and domain are parsed.
         intent = await parser.parse(raw, session_context=session.context, observer=observer)
@@ -137,7 +142,9 @@ async def _parse_intent(
     )
 
 
-async def _call_handler(site: AgentSite, endpoint: AgentEndpointDef, values: dict[str, Any]) -> Any:
+async def _call_handler(
+    site: AgentSite, endpoint: AgentEndpointDef, values: dict[str, Any], plan: InjectionPlan
+) -> Any:
     from ..registry import _extra_injectables
 
     async with Solver(
@@ -148,7 +155,7 @@ async def _call_handler(site: AgentSite, endpoint: AgentEndpointDef, values: dic
     ) as solver:
         for dependency in endpoint.dependencies:
             await solver.resolve(dependency)
-        return await solver.call(endpoint.injection_plan)
+        return await solver.call(plan)
 
 
 def _to_response(result: Any, endpoint: AgentEndpointDef, intent: Intent[Any]) -> Any:
@@ -160,6 +167,14 @@ def _to_response(result: Any, endpoint: AgentEndpointDef, intent: Intent[Any]) -
     return AgentResponse(
         result=validate_result(result, endpoint), status="completed", confidence=intent.confidence
     )
+
+
+def _preparation_plan(endpoint: AgentEndpointDef) -> InjectionPlan:
+    """What runs first: ``context_data`` for a codegen endpoint that has one, else the handler."""
+    if endpoint.engine == "codegen" and endpoint.context_data_plan is not None:
+        return endpoint.context_data_plan
+    assert endpoint.injection_plan is not None
+    return endpoint.injection_plan
 
 
 async def process_intent(
@@ -186,11 +201,24 @@ async def process_intent(
     )
     tasks = background.new_tasks()
     recorder = CallRecorder()
-    intent: Intent[Any] | None = None
+    owner_id = user_pk(user)
+    ledger: PolicyLedger | None = None
     exception: BaseException | None = None
     response: AgentResponse | HttpResponseBase
     try:
-        intent = await _parse_intent(raw, endpoint, session, params, recorder)
+        ledger = PolicyLedger.for_endpoint(endpoint.policies)
+        guard = BudgetGuard(
+            ledger.find(BudgetPolicy),
+            recorder,
+            user_id=owner_id,
+            session_pk=session.pk,
+            endpoint_name=endpoint.name,
+        )
+        # Text policies run before any LLM sees the request; in redact mode the
+        # personal data is replaced before parsing, and never reaches the trace.
+        ledger.check_intent_text(raw, endpoint=endpoint.name)
+        raw = record.intent_raw = ledger.redact(raw)
+        intent = await _parse_intent(raw, endpoint, session, params, recorder, guard)
         record.intent_action = intent.action.value
         record.intent_domain = intent.domain
         record.intent_parameters = to_jsonable(intent.parameters)
@@ -204,7 +232,7 @@ async def process_intent(
             trace_id=trace_id,
             endpoint_name=endpoint.name,
             session_id=session.session_id,
-            user_id=str(user_pk(user)) if user_pk(user) is not None else None,
+            user_id=str(owner_id) if owner_id is not None else None,
             user=user,
             session_context=session.context,
             metadata={"files": files or UploadedFiles(), "request": request},
@@ -216,13 +244,33 @@ async def process_intent(
             "files": files or UploadedFiles(),
             "request": request,
         }
-        assert endpoint.injection_plan is not None
-        if "llm" in endpoint.injection_plan.uses:
+        plan = _preparation_plan(endpoint)
+        if "llm" in plan.uses:
             values["llm"] = RecordingBackend(
-                llm_backends[endpoint.llm_alias], recorder, endpoint.llm_alias, "handler"
+                BudgetedBackend(llm_backends[endpoint.llm_alias], guard),
+                recorder,
+                endpoint.llm_alias,
+                "handler",
             )
-        result = await _call_handler(site, endpoint, values)
-        response = _to_response(result, endpoint, intent)
+        prepared = await _call_handler(site, endpoint, values, plan)
+        if endpoint.engine == "handler":
+            response = _to_response(prepared, endpoint, intent)
+        else:
+            scope = ExecutionScope(
+                endpoint=endpoint,
+                intent=intent,
+                context=context,
+                user=user,
+                user_id=owner_id,
+                ledger=ledger,
+                recorder=recorder,
+                guard=guard,
+                record=record,
+            )
+            response = await run_engine(scope, prepared)
+            response.result = validate_result(response.result, endpoint)
+        if isinstance(response, AgentResponse):
+            response.result = ledger.redact(response.result)
     except AgenticError as exc:
         exception = exc
         response = _error_response(exc, str(exc) or exc.code)
@@ -231,6 +279,8 @@ async def process_intent(
         logger.exception("Agent endpoint %r failed (trace %s)", endpoint.name, trace_id)
         response = _error_response(exc, GENERIC_ERROR)
 
+    if ledger is not None:
+        record.policy_evaluations = ledger.to_json()
     response_status = _record_outcome(record, response, exception)
     if isinstance(response, AgentResponse):
         response.execution_trace_id = trace_id
@@ -253,7 +303,24 @@ def _error_response(exc: BaseException, message: str) -> AgentResponse:
         status="error" if status == TraceStatus.ERROR else str(status),
         error=message,
         approval_request=approval,
+        details=_error_details(exc),
     )
+
+
+def _error_details(exc: BaseException) -> dict[str, Any] | None:
+    """What a client may learn about a refusal: which policy, which budget."""
+    if isinstance(exc, PolicyViolation):
+        return {"code": exc.code, "policy": exc.policy, "violations": exc.violations}
+    if isinstance(exc, BudgetExceeded):
+        return {
+            "code": exc.code,
+            "scope": exc.scope,
+            "limit_usd": exc.limit_usd,
+            "estimated_usd": round(exc.observed_usd, 6),
+        }
+    if isinstance(exc, AgenticError) and not isinstance(exc, ApprovalRequired):
+        return {"code": exc.code}
+    return None
 
 
 def _record_outcome(
@@ -264,10 +331,22 @@ def _record_outcome(
         record.status = _status_for_error(exc)
         record.error = f"{exc}" if str(exc) else type(exc).__name__
         record.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
-        if isinstance(exc, PolicyViolation):
-            record.policy_evaluations = [
-                {"policy": exc.policy, "allowed": False, "violations": exc.violations}
-            ]
+        if isinstance(exc, PolicyViolation) and "evaluation" not in exc.details:
+            # Refused outside the policy evaluator (intent scope, static analysis,
+            # the sandbox, a monitor or validator): keep it in the same shape.
+            record.policy_evaluations.append(
+                {
+                    "stage": exc.code,
+                    "results": [
+                        {
+                            "policy_name": exc.policy,
+                            "allowed": False,
+                            "violations": exc.violations,
+                            "warnings": [],
+                        }
+                    ],
+                }
+            )
         record.response_summary = summarize(record.error)
         return http_status_for(exc)
     if isinstance(response, HttpResponseBase):
@@ -281,8 +360,8 @@ def _record_outcome(
         return response.status_code
     record.result = response.result
     record.status = response.status if response.status in TraceStatus.values else "completed"
-    record.generated_code = response.generated_code or ""
-    record.reasoning = response.reasoning or ""
+    record.generated_code = response.generated_code or record.generated_code
+    record.reasoning = response.reasoning or record.reasoning
     record.error = response.error or ""
     record.response_summary = summarize(
         response.result if response.result is not None else response.status

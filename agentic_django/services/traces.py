@@ -37,6 +37,8 @@ class TraceRecord:
     reasoning: str = ""
     policy_evaluations: list[Any] = field(default_factory=list)
     tool_calls: list[Any] = field(default_factory=list)
+    harness_report: dict[str, Any] = field(default_factory=dict)
+    checkpoint: dict[str, Any] | None = None
     response_summary: str = ""
     llm_calls: list[RecordedCall] = field(default_factory=list)
 
@@ -85,6 +87,8 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
             reasoning=record.reasoning,
             policy_evaluations=record.policy_evaluations,
             tool_calls=record.tool_calls,
+            harness_report=record.harness_report,
+            checkpoint=record.checkpoint,
             input_tokens=sum(call.input_tokens for call in record.llm_calls),
             output_tokens=sum(call.output_tokens for call in record.llm_calls),
             cost_usd=sum((call.cost_usd for call in record.llm_calls), Decimal(0)),

@@ -72,14 +72,19 @@ def test_intent_outside_the_scope_is_403_and_recorded_as_policy_denied(client):
     assert "order.write" in body["error"]
     trace = ExecutionTrace.objects.get()
     assert trace.status == "policy_denied"
-    assert trace.policy_evaluations[0]["policy"] == "intent_scope"
+    [evaluation] = trace.policy_evaluations
+    assert evaluation["stage"] == "policy_denied"
+    assert evaluation["results"][0]["policy_name"] == "intent_scope"
+    assert evaluation["results"][0]["allowed"] is False
+    assert body["details"]["policy"] == "intent_scope"
     assert SessionTurn.objects.filter(trace=trace).exists()
 
 
 def test_a_policy_violation_raised_by_the_handler_is_403(client):
     response = post(client, "denied", {"intent": "refund"})
     assert response.status_code == 403
-    assert ExecutionTrace.objects.get().policy_evaluations[0]["policy"] == "refund_rules"
+    [evaluation] = ExecutionTrace.objects.get().policy_evaluations
+    assert evaluation["results"][0]["policy_name"] == "refund_rules"
 
 
 def test_an_unexpected_error_is_a_generic_500_with_the_detail_only_in_the_trace(client, caplog):
