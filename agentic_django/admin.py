@@ -1,16 +1,18 @@
-"""Read-only admin for the audit data: sessions (with their turns) and execution traces."""
+"""Admin for the audit data (sessions, turns, traces) and the code cache."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from .models import AgentSession, ExecutionTrace, SessionTurn
+from .models import AgentSession, CodeCacheEntry, ExecutionTrace, SessionTurn
 
 
 class ReadOnlyAdminMixin:
@@ -118,6 +120,8 @@ class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "reasoning",
                     "policy_evaluations_pretty",
                     "tool_calls_pretty",
+                    "harness_report_pretty",
+                    "checkpoint_pretty",
                 )
             },
         ),
@@ -150,3 +154,65 @@ class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("tool calls"))
     def tool_calls_pretty(self, obj: ExecutionTrace) -> str:
         return self._pretty(obj.tool_calls)
+
+    @admin.display(description=_("harness report"))
+    def harness_report_pretty(self, obj: ExecutionTrace) -> str:
+        return self._pretty(obj.harness_report)
+
+    @admin.display(description=_("checkpoint"))
+    def checkpoint_pretty(self, obj: ExecutionTrace) -> str:
+        return self._pretty(obj.checkpoint)
+
+
+@admin.register(CodeCacheEntry)
+class CodeCacheEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Inspect cached programs; invalidate them (deleting needs the delete permission)."""
+
+    list_display = (
+        "endpoint_name",
+        "intent_action",
+        "intent_domain",
+        "scope",
+        "hits",
+        "last_hit_at",
+        "created_at",
+        "expires_at",
+    )
+    list_filter = ("endpoint_name", "intent_action", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("key", "endpoint_name", "scope", "code")
+    readonly_fields = (
+        "key",
+        "scope",
+        "endpoint_name",
+        "intent_action",
+        "intent_domain",
+        "code_block",
+        "reasoning",
+        "confidence",
+        "hits",
+        "created_at",
+        "last_hit_at",
+        "last_used_at",
+        "expires_at",
+    )
+    exclude = ("code",)
+    actions = ("invalidate",)
+    show_full_result_count = False
+
+    @admin.display(description=_("code"))
+    def code_block(self, obj: CodeCacheEntry) -> str:
+        return format_html("<pre><code>{}</code></pre>", obj.code)
+
+    @admin.action(description=_("Invalidate selected entries"), permissions=["delete"])
+    def invalidate(self, request: HttpRequest, queryset: QuerySet[CodeCacheEntry]) -> None:
+        deleted, _by_model = queryset.delete()
+        self.message_user(
+            request,
+            ngettext(
+                "Invalidated %(count)d cache entry.",
+                "Invalidated %(count)d cache entries.",
+                deleted,
+            )
+            % {"count": deleted},
+            messages.SUCCESS,
+        )

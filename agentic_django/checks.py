@@ -19,6 +19,9 @@ E004_BAD_ENDPOINT = "agentic_django.E004"
 E005_TASK_RUNNER = "agentic_django.E005"
 E006_UNKNOWN_LLM_ALIAS = "agentic_django.E006"
 E007_BAD_LLM_BACKEND = "agentic_django.E007"
+E008_BAD_SANDBOX = "agentic_django.E008"
+E009_SHARED_CODE_CACHE = "agentic_django.E009"
+E010_BAD_POLICIES = "agentic_django.E010"
 W001_NO_ENDPOINTS = "agentic_django.W001"
 W002_UNPRICED_MODEL = "agentic_django.W002"
 
@@ -161,7 +164,7 @@ def check_llm_backends(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
     }
     for endpoint in agents:
         uses_llm = endpoint.injection_plan is not None and "llm" in endpoint.injection_plan.uses
-        if endpoint.llm is not None or uses_llm:
+        if endpoint.llm is not None or uses_llm or endpoint.engine in ("codegen", "loop"):
             wanted.add((f"endpoint {endpoint.name!r}", endpoint.llm_alias))
     for where, alias in sorted(wanted):
         if alias not in backends:
@@ -185,3 +188,78 @@ def _default_model(backend_class: Any) -> str | None:
     if parameter is None or parameter.default is inspect.Parameter.empty:
         return None
     return str(parameter.default)
+
+
+@checks.register(checks.Tags.security)
+def check_harness(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Sandboxes, the code cache's sharing rule and the default policies."""
+    from django.utils.module_loading import import_string
+
+    from .harness import Sandbox
+    from .registry import agents
+    from .services.code_cache import SCOPE_SHARED, SCOPES
+    from .services.policies import default_policies
+
+    messages: list[checks.CheckMessage] = []
+    sandboxes = agentic_settings.SANDBOX
+    if not isinstance(sandboxes, dict):
+        return [checks.Error(f"{SETTINGS_NAME}['SANDBOX'] must be a dict.", id=E008_BAD_SANDBOX)]
+    for alias, config in sandboxes.items():
+        if not isinstance(config, dict) or not isinstance(config.get("BACKEND"), str):
+            messages.append(
+                checks.Error(
+                    f"Sandbox {alias!r} needs a 'BACKEND' dotted path.", id=E008_BAD_SANDBOX
+                )
+            )
+            continue
+        try:
+            backend = import_string(config["BACKEND"])
+        except ImportError as exc:
+            messages.append(checks.Error(f"Sandbox {alias!r}: {exc}", id=E008_BAD_SANDBOX))
+            continue
+        if not (isinstance(backend, type) and issubclass(backend, Sandbox)):
+            messages.append(
+                checks.Error(
+                    f"Sandbox {alias!r}: {config['BACKEND']!r} is not a Sandbox subclass.",
+                    id=E008_BAD_SANDBOX,
+                )
+            )
+    codegen = [endpoint for endpoint in agents if endpoint.codegen]
+    for endpoint in codegen:
+        if endpoint.sandbox not in sandboxes:
+            messages.append(
+                checks.Error(
+                    f"Endpoint {endpoint.name!r} uses the sandbox {endpoint.sandbox!r}, which is "
+                    "not configured.",
+                    hint=f"Add it to {SETTINGS_NAME}['SANDBOX'].",
+                    id=E008_BAD_SANDBOX,
+                )
+            )
+
+    cache = agentic_settings.CODE_CACHE
+    scope = cache.get("SCOPE") if isinstance(cache, dict) else None
+    if scope not in SCOPES:
+        messages.append(
+            checks.Error(
+                f"{SETTINGS_NAME}['CODE_CACHE'] must be a dict whose 'SCOPE' is one of {SCOPES}.",
+                id=E002_BAD_SETTING_VALUE,
+            )
+        )
+    elif scope == SCOPE_SHARED and cache.get("ENABLED", True):
+        for endpoint in codegen:
+            if endpoint.code_cache and endpoint.data_sample == "values":
+                messages.append(
+                    checks.Error(
+                        f"Endpoint {endpoint.name!r} shows the LLM data values, so its generated "
+                        "code may embed one user's data; it cannot share cached code between "
+                        "users.",
+                        hint="Give it data_sample='schema' or code_cache=False, or keep "
+                        f"{SETTINGS_NAME}['CODE_CACHE']['SCOPE'] = 'user'.",
+                        id=E009_SHARED_CODE_CACHE,
+                    )
+                )
+    try:
+        default_policies()
+    except ImproperlyConfigured as exc:
+        messages.append(checks.Error(str(exc), id=E010_BAD_POLICIES))
+    return messages

@@ -47,3 +47,63 @@ def test_a_definition_registered_by_hand_is_checked():
     finally:
         agents.unregister("handmade")
     assert ids(messages).count(agentic_checks.E004_BAD_ENDPOINT) == 2
+
+
+def _codegen_endpoint(site, **options):
+    @site.agent_endpoint("numbers", codegen=True, **options)
+    async def numbers(intent):
+        return [1, 2, 3]
+
+
+def test_sharing_cached_code_is_refused_for_endpoints_that_show_values(settings):
+    from agentic_django.testing import isolated_agents
+
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "CODE_CACHE": {"SCOPE": "shared"}}
+    with isolated_agents() as site:
+        _codegen_endpoint(site)
+        assert agentic_checks.E009_SHARED_CODE_CACHE in ids(agentic_checks.check_harness())
+    with isolated_agents() as site:
+        _codegen_endpoint(site, data_sample="schema")
+        assert agentic_checks.E009_SHARED_CODE_CACHE not in ids(agentic_checks.check_harness())
+    with isolated_agents() as site:
+        _codegen_endpoint(site, code_cache=False)
+        assert agentic_checks.E009_SHARED_CODE_CACHE not in ids(agentic_checks.check_harness())
+
+
+@override_settings(AGENTIC_DJANGO={"CODE_CACHE": {"SCOPE": "everyone"}})
+def test_an_unknown_cache_scope_is_reported():
+    assert agentic_checks.E002_BAD_SETTING_VALUE in ids(agentic_checks.check_harness())
+
+
+def test_sandbox_aliases_and_backends_are_checked(settings):
+    from agentic_django.testing import isolated_agents
+
+    settings.AGENTIC_DJANGO = {
+        **settings.AGENTIC_DJANGO,
+        "SANDBOX": {"default": {"BACKEND": "agentic_django.harness.SubprocessSandbox"}},
+    }
+    with isolated_agents() as site:
+        _codegen_endpoint(site, sandbox="strict")
+        messages = agentic_checks.check_harness()
+    assert [m.id for m in messages] == [agentic_checks.E008_BAD_SANDBOX]
+    assert "'strict'" in messages[0].msg
+    settings.AGENTIC_DJANGO = {
+        **settings.AGENTIC_DJANGO,
+        "SANDBOX": {"default": {"BACKEND": "agentic_django.harness.CodePolicy"}},
+    }
+    assert agentic_checks.E008_BAD_SANDBOX in ids(agentic_checks.check_harness())
+
+
+@override_settings(AGENTIC_DJANGO={"DEFAULT_POLICIES": ["agentic_django.harness.nothing_here"]})
+def test_default_policies_that_cannot_be_resolved_are_reported():
+    assert agentic_checks.E010_BAD_POLICIES in ids(agentic_checks.check_harness())
+
+
+def test_codegen_and_tool_endpoints_need_their_llm_alias(settings):
+    from agentic_django.testing import isolated_agents
+
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "LLM_BACKENDS": {}}
+    with isolated_agents() as site:
+        _codegen_endpoint(site)
+        messages = agentic_checks.check_llm_backends()
+    assert agentic_checks.E006_UNKNOWN_LLM_ALIAS in ids(messages)

@@ -11,6 +11,7 @@ from .workflow import (
     AgentWorkflow,
     Checkpoint,
     WorkflowCheckpoint,
+    WorkflowContext,
     WorkflowPaused,
     WorkflowResult,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "ToolContext",
     "ToolRegistry",
     "WorkflowCheckpoint",
+    "WorkflowContext",
     "WorkflowPaused",
     "WorkflowResult",
     "deserialize_messages",

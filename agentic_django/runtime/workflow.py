@@ -85,6 +85,20 @@ class WorkflowPaused(ApprovalRequired):
         self.checkpoint = checkpoint
 
 
+@dataclass
+class WorkflowContext:
+    """What the web layer hands every step besides the state (the steps' ``context``)."""
+
+    #: The parsed request (an ``Intent``).
+    intent: Any
+    #: The request's ``AgentContext``: trace and session ids, the user.
+    context: Any
+    user: Any
+    #: The endpoint's LLM; every call is checked against the budget and recorded.
+    llm: Any
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+
 @dataclass(slots=True)
 class WorkflowResult(Generic[StateT]):
     """The final state, every step run (in order of completion) and how it ended."""

@@ -1,39 +1,23 @@
 """The ``workflow`` engine: an :class:`~agentic_django.runtime.AgentWorkflow` per request.
 
 The endpoint's handler returns the initial state; each step receives it and a
-:class:`WorkflowContext` with the request, the caller and a budgeted, recorded
-LLM. A paused workflow's checkpoint is kept on the trace so it can be resumed.
+:class:`~agentic_django.runtime.WorkflowContext` with the request, the caller and
+a budgeted, recorded LLM. A paused workflow's checkpoint is kept on the trace so
+it can be resumed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from ..core.context import AgentContext
 from ..core.exceptions import WorkflowError
-from ..core.intent import Intent
 from ..core.response import AgentResponse
-from ..llm import LLMBackend
-from ..runtime import ToolRegistry, WorkflowPaused
+from ..runtime import WorkflowContext, WorkflowPaused
 
 if TYPE_CHECKING:
     from .execution import ExecutionScope
-
-
-@dataclass
-class WorkflowContext:
-    """What a workflow step may use besides the state."""
-
-    intent: Intent[Any]
-    context: AgentContext
-    user: Any
-    #: The endpoint's LLM; every call is checked against the budget and recorded.
-    llm: LLMBackend
-    tools: ToolRegistry | None = None
-    events: list[dict[str, Any]] = field(default_factory=list)
 
 
 def initial_state(state_model: type[BaseModel], prepared: Any) -> BaseModel:
