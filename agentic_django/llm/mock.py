@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import inspect
 import json
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from agentic_django.core.exceptions import CodeGenerationError
 
 from .base import LLMChunk, LLMPrompt, LLMResponse, LLMUsage, ToolCall
+
+
+#: Prompts kept for inspection; older ones are dropped so a long-running server
+#: using a stand-in backend (a demo) does not grow without bound.
+MAX_KEPT_PROMPTS = 1000
 
 
 class _RecordingBackend:
@@ -23,7 +29,8 @@ class _RecordingBackend:
 
     def __init__(self, model: str) -> None:
         self._model = model
-        self._prompts: list[LLMPrompt] = []
+        self._prompts: deque[LLMPrompt] = deque(maxlen=MAX_KEPT_PROMPTS)
+        self._calls = 0
 
     @property
     def model_name(self) -> str:
@@ -32,15 +39,19 @@ class _RecordingBackend:
     @property
     def call_count(self) -> int:
         """How many prompts this backend has answered (or been asked to answer)."""
-        return len(self._prompts)
+        return self._calls
 
     @property
     def prompts(self) -> list[LLMPrompt]:
-        """Every prompt received, oldest first."""
+        """The prompts received (the last ``MAX_KEPT_PROMPTS``), oldest first."""
         return list(self._prompts)
 
-    async def generate(self, prompt: LLMPrompt) -> LLMResponse:
+    def _keep(self, prompt: LLMPrompt) -> None:
         self._prompts.append(prompt)
+        self._calls += 1
+
+    async def generate(self, prompt: LLMPrompt) -> LLMResponse:
+        self._keep(prompt)
         return self._reply(prompt)
 
     def _reply(self, prompt: LLMPrompt) -> LLMResponse:
@@ -138,7 +149,7 @@ class FunctionBackend(_RecordingBackend):
         self._fn = fn
 
     async def generate(self, prompt: LLMPrompt) -> LLMResponse:
-        self._prompts.append(prompt)
+        self._keep(prompt)
         reply = self._fn(prompt)
         if inspect.isawaitable(reply):
             reply = await reply

@@ -1,10 +1,12 @@
 """Agent endpoints of the shop, discovered at startup like ``admin.py``.
 
-They show what works without an LLM: typed intents (``Intent[T]``) whose payload a
-client can send directly as ``params``, intent scopes, response models, dependencies,
-background tasks, session memory, DRF permissions and plain ``HttpResponse`` results.
-With no LLM configured the keyword parser leaves a typed payload at its defaults, so
-the handlers also read the obvious filters from the question's text.
+The endpoints run by the harness (generated code, tools, a workflow) are in
+``analyst.py``, imported below. The ones here show what works without an LLM:
+typed intents (``Intent[T]``) whose payload a client can send directly as
+``params``, intent scopes, response models, dependencies, background tasks,
+session memory, DRF permissions and plain ``HttpResponse`` results. With no LLM
+configured the keyword parser leaves a typed payload at its defaults, so the
+handlers also read the obvious filters from the question's text.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from agentic_django import (
     agents,
 )
 
+from . import analyst  # noqa: F401  (registers the endpoints run by the harness)
 from .models import Order, OrderStatus, Product
 
 analytics = logging.getLogger("shop.analytics")

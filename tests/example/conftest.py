@@ -1,0 +1,127 @@
+"""The example project served by daphne on loopback, with its own SQLite database.
+
+Tests here talk to it over real HTTP, the way a client of the demo would, and read
+its database file directly to check what was recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+
+USERS_SCRIPT = """
+import django
+django.setup()
+from django.contrib.auth import get_user_model
+from rest_framework.authtoken.models import Token
+User = get_user_model()
+staff = User.objects.create_user("manager", "manager@example.com", "pw", is_staff=True)
+ada = User.objects.create_user("ada", "ada.lovelace@example.com", "pw")
+alan = User.objects.create_user("alan", "alan.turing@example.com", "pw")
+import json
+print(json.dumps({u.username: Token.objects.create(user=u).key for u in (staff, ada, alan)}))
+"""
+
+
+class Shop:
+    def __init__(self, base: str, tokens: dict[str, str], database: Path) -> None:
+        self.base = base
+        self.tokens = tokens
+        self.database = database
+
+    def post(self, endpoint: str, body: dict, user: str | None = None) -> tuple[int, dict]:
+        headers = {"Content-Type": "application/json"}
+        if user is not None:
+            headers["Authorization"] = f"Token {self.tokens[user]}"
+        request = urllib.request.Request(
+            f"{self.base}/agents/{endpoint}/", json.dumps(body).encode(), headers
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    def query(self, sql: str, *params: object) -> list[tuple]:
+        with sqlite3.connect(self.database) as connection:
+            return connection.execute(sql, params).fetchall()
+
+    def trace(self, trace_id: str) -> dict:
+        columns = ("status", "harness_report", "tool_calls", "checkpoint", "generated_code")
+        [row] = self.query(
+            f"SELECT {', '.join(columns)} FROM agentic_django_executiontrace WHERE trace_id = ?",
+            trace_id,
+        )
+        trace = dict(zip(columns, row, strict=True))
+        for key in ("harness_report", "tool_calls", "checkpoint"):
+            trace[key] = json.loads(trace[key]) if trace[key] else None
+        return trace
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait_until_serving(base: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"daphne exited: {log.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/agents/health/", timeout=2):
+                return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.2)
+    raise RuntimeError(f"daphne did not start: {log.read_text()[-2000:]}")
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory) -> Shop:
+    workdir = tmp_path_factory.mktemp("shop")
+    database = workdir / "shop.sqlite3"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "AGENTIC_LLM": "demo",
+        "DEBUG": "false",
+    }
+
+    def manage(*args: str) -> str:
+        return subprocess.run(
+            [sys.executable, *args], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        ).stdout
+
+    manage("manage.py", "migrate", "--noinput")
+    manage("manage.py", "seed_shop")
+    tokens = json.loads(manage("-c", USERS_SCRIPT))
+    port = _free_port()
+    log = workdir / "daphne.log"
+    with log.open("w") as output:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port),
+             "example_project.asgi:application"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://{HOST}:{port}"
+    try:
+        _wait_until_serving(base, server, log)
+        yield Shop(base, tokens, database)
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
