@@ -70,6 +70,14 @@ Try (traces appear in admin under "Execution traces"):
   curl -s -H '$AUTH' -H 'Content-Type: application/json' $BASE/agents/export/ \\
        -d '{"intent": "export shipped orders", "params": {"days": 14}}'    # CSV, staff only
 
+  curl -s -H '$AUTH' -H 'Content-Type: application/json' $BASE/agents/analytics/ \\
+       -d '{"intent": "revenue by status"}'      # generated code, run in the sandbox; ask twice:
+                                                 # the second answer comes from the code cache
+  curl -s -H '$AUTH' -H 'Content-Type: application/json' $BASE/agents/shopper/ \\
+       -d '{"intent": "show me lamps under 300"}'               # the agent calls an ORM tool
+  curl -s -H '$AUTH' -H 'Content-Type: application/json' $BASE/agents/restock/ \\
+       -d '{"intent": "restock below 50"}'      # a workflow; 202: it pauses for approval
+
   curl -s $BASE/agents/orders/ -H 'Content-Type: application/json' -d '{"intent": "hi"}'
                                                                  # 401: no credentials
 Serving on $BASE (Ctrl-C to stop)
