@@ -13,7 +13,17 @@ def describe_endpoint(endpoint: AgentEndpointDef) -> dict[str, Any]:
         "name": endpoint.name,
         "description": endpoint.description,
         "autonomy_level": endpoint.autonomy_level,
+        "engine": endpoint.engine,
     }
+    if endpoint.tools is not None:
+        entry["tools"] = [
+            {
+                "name": tool.name,
+                "description": tool.description,
+                "requires_approval": tool.requires_approval,
+            }
+            for tool in endpoint.tools
+        ]
     if endpoint.intent_scope is not None:
         entry["intent_scope"] = endpoint.intent_scope.model_dump()
     if endpoint.intent_schema is not None:

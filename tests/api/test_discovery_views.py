@@ -25,6 +25,30 @@ def test_capabilities_list_every_endpoint_with_scope_and_schemas(client):
     assert orders["intent_schema"]["title"] == "OrderFilters"
     assert orders["response_schema"]["title"] == "Count"
     assert "intent_schema" not in by_name["echo"]
+    assert orders["engine"] == "handler" and "tools" not in orders
+
+
+def test_capabilities_name_the_engine_and_the_tools_an_agent_may_call(client):
+    from agentic_django.runtime import tool
+    from agentic_django.testing import isolated_agents
+
+    @tool(requires_approval=True)
+    def refund(order_id: int) -> str:
+        """Refund an order."""
+        return "ok"
+
+    with isolated_agents() as site:
+
+        @site.agent_endpoint("refunds", tools=[refund])
+        async def refunds(intent):
+            return None
+
+        body = client.get("/agents/").json()
+    [entry] = [e for e in body["endpoints"] if e["name"] == "refunds"]
+    assert entry["engine"] == "loop"
+    assert entry["tools"] == [
+        {"name": "refund", "description": "Refund an order.", "requires_approval": True}
+    ]
 
 
 def test_health_reports_the_database(client):
