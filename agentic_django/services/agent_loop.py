@@ -39,6 +39,34 @@ def build_prompt(scope: ExecutionScope, instructions: Any) -> LLMPrompt:
     )
 
 
+class _ToolCallLog:
+    """The tool calls a loop ran, rebuilt from its events in ``ToolCallRecord.to_json()`` shape.
+
+    The loop returns its own records only when it finishes; when it raises
+    (policy denial, budget, approval pause) these are what the trace keeps.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self._arguments: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, kind: str, payload: dict[str, Any]) -> None:
+        if kind == "tool_call_started":
+            self._arguments[payload["call_id"]] = payload["arguments"]
+        elif kind == "tool_call_completed":
+            self.calls.append(
+                {
+                    "iteration": payload["iteration"],
+                    "tool": payload["tool"],
+                    "arguments": self._arguments.pop(payload["call_id"], {}),
+                    "duration_ms": payload["duration_ms"],
+                    "result_summary": payload["summary"],
+                    "error": payload["error"],
+                    "call_id": payload["call_id"],
+                }
+            )
+
+
 async def run_loop(scope: ExecutionScope, instructions: Any) -> AgentResponse:
     endpoint = scope.endpoint
     assert endpoint.tools is not None
@@ -50,6 +78,7 @@ async def run_loop(scope: ExecutionScope, instructions: Any) -> AgentResponse:
         trace_id=scope.context.trace_id,
         extra={"intent": scope.intent, "context": scope.context},
     )
+    ran = _ToolCallLog()
     try:
         result = await run_agentic_loop(
             scope.llm(),
@@ -58,10 +87,17 @@ async def run_loop(scope: ExecutionScope, instructions: Any) -> AgentResponse:
             config=config,
             policies=scope.ledger,
             observer=scope.observer(),
+            on_event=ran,
             context=tool_context,
         )
     except ToolApprovalRequired as paused:
         scope.record.checkpoint = {"kind": "tool_call", "loop": paused.checkpoint.to_json()}
+        scope.record.tool_calls = ran.calls
+        raise
+    except Exception:
+        # A denial or a budget refusal stopped the loop: the tools that already
+        # ran are still part of what the request did.
+        scope.record.tool_calls = ran.calls
         raise
     scope.record.tool_calls = [call.to_json() for call in result.tool_calls]
     scope.report(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from agentic_django import agents
 from agentic_django.harness import CodePolicy, ResourcePolicy
 from agentic_django.models import CodeCacheEntry, ExecutionTrace, LLMCall
 
@@ -22,9 +21,7 @@ def register(site, **options):
         return {"orders": ORDERS}
 
 
-def test_generated_code_runs_in_the_sandbox_and_the_trace_shows_every_stage(
-    site, post, mock_llm
-):
+def test_generated_code_runs_in_the_sandbox_and_the_trace_shows_every_stage(site, post, mock_llm):
     register(site)
     mock_llm.add_structured_response(
         program_reply("result = sum(o['total'] for o in data['orders'])")
