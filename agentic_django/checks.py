@@ -107,6 +107,15 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
                     id=E004_BAD_ENDPOINT,
                 )
             )
+        if endpoint.workflow is not None and not endpoint.workflow.steps:
+            messages.append(
+                checks.Error(
+                    f"Endpoint {endpoint.name!r}: workflow {endpoint.workflow.name!r} "
+                    "has no steps.",
+                    hint="Register steps with @workflow.step(name) before the server starts.",
+                    id=E004_BAD_ENDPOINT,
+                )
+            )
         model = endpoint.response_model
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             messages.append(

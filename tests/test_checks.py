@@ -107,3 +107,22 @@ def test_codegen_and_tool_endpoints_need_their_llm_alias(settings):
         _codegen_endpoint(site)
         messages = agentic_checks.check_llm_backends()
     assert agentic_checks.E006_UNKNOWN_LLM_ALIAS in ids(messages)
+
+
+def test_a_workflow_without_steps_is_reported():
+    from pydantic import BaseModel
+
+    from agentic_django.runtime import AgentWorkflow
+    from agentic_django.testing import isolated_agents
+
+    class State(BaseModel):
+        done: bool = False
+
+    with isolated_agents() as site:
+
+        @site.agent_endpoint("empty", workflow=AgentWorkflow("empty", State))
+        async def empty(intent):
+            return None
+
+        messages = agentic_checks.check_endpoints()
+    assert [m.id for m in messages if "no steps" in m.msg] == [agentic_checks.E004_BAD_ENDPOINT]

@@ -16,7 +16,6 @@ from agentic_django.core.exceptions import CodeGenerationError
 
 from .base import LLMChunk, LLMPrompt, LLMResponse, LLMUsage, ToolCall
 
-
 #: Prompts kept for inspection; older ones are dropped so a long-running server
 #: using a stand-in backend (a demo) does not grow without bound.
 MAX_KEPT_PROMPTS = 1000

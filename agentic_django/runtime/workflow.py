@@ -252,7 +252,9 @@ class AgentWorkflow(Generic[StateT]):
                 raise
             except Exception as exc:
                 if attempt == attempts:
-                    detail = "timed out" if isinstance(exc, TimeoutError) else repr(exc)
+                    # Only the type: the message of an arbitrary exception may carry
+                    # internals, and this one reaches HTTP clients. The cause is chained.
+                    detail = "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
                     raise WorkflowError(
                         f"Step {step.name!r} failed after {attempts} attempt(s): {detail}",
                         step=step.name,

@@ -1,9 +1,12 @@
 """The durable cache of generated code (``CodeCacheEntry`` rows).
 
-A hit skips the LLM call, never the harness: cached code goes through the
+Keys cover the normalised question text as well as the parsed intent: two
+questions that parse alike ("how many customers", "total spent by customers")
+must not share a program. A hit skips the LLM call, never the harness: cached code goes through the
 policies, static analysis and the sandbox like fresh code. Only code that ran
 successfully is stored. Entries are scoped per user unless ``CODE_CACHE["SCOPE"]``
-is ``"shared"`` (allowed only where the LLM saw the data's shape, not its values);
+is ``"shared"`` (allowed only where the LLM saw the data's shape, not its values;
+anonymous callers are never cached);
 expired entries are never served and the least recently used are evicted beyond
 ``MAX_ENTRIES``.
 """
@@ -37,11 +40,21 @@ def cache_enabled() -> bool:
     return bool(agentic_settings.CODE_CACHE.get("ENABLED", True))
 
 
-def scope_for(user_id: int | None) -> str:
-    """The scope a request's entries live in."""
-    if agentic_settings.CODE_CACHE.get("SCOPE", SCOPE_USER) == SCOPE_SHARED:
+def scope_for(user_id: int | None, *, values_in_prompt: bool) -> str | None:
+    """The scope a request's entries live in; None when the request must not be cached.
+
+    Sharing is refused at run time too (not only by the system check) when the LLM
+    saw data values. Anonymous callers are not cached: nothing tells them apart.
+    """
+    shared = agentic_settings.CODE_CACHE.get("SCOPE", SCOPE_USER) == SCOPE_SHARED
+    if shared and not values_in_prompt:
         return SCOPE_SHARED
-    return f"user:{user_id}" if user_id is not None else "anonymous"
+    return f"user:{user_id}" if user_id is not None else None
+
+
+def normalise_question(text: str) -> str:
+    """The question as the cache compares it: case, spacing and end punctuation ignored."""
+    return " ".join(text.casefold().split()).rstrip("?!. ")
 
 
 def lookup(key: str, scope: str) -> CachedCode | None:

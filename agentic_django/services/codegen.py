@@ -66,16 +66,21 @@ async def run_codegen(scope: ExecutionScope, prepared: Any) -> AgentResponse:
     endpoint, intent = scope.endpoint, scope.intent
     data = to_jsonable(prepared)
     modules = allowed_modules(scope)
-    use_cache = endpoint.code_cache and code_cache.cache_enabled()
-    cache_scope = code_cache.scope_for(scope.user_id)
+    cache_scope = code_cache.scope_for(
+        scope.user_id, values_in_prompt=endpoint.data_sample == "values"
+    )
+    use_cache = endpoint.code_cache and code_cache.cache_enabled() and cache_scope is not None
     key = make_cache_key(
         endpoint=endpoint.name,
         action=intent.action.value,
         domain=intent.domain,
         tool_names=[],
         policy_names=policy_fingerprints(scope),
-        parameters=to_jsonable(intent.parameters),
-        scope=cache_scope,
+        parameters={
+            "question": code_cache.normalise_question(intent.raw),
+            "intent": to_jsonable(intent.parameters),
+        },
+        scope=cache_scope or "",
     )
     cached = await run_db(code_cache.lookup, key, cache_scope) if use_cache else None
     scope.report("code_cache", "hit" if cached else ("miss" if use_cache else "off"))
@@ -96,7 +101,7 @@ async def run_codegen(scope: ExecutionScope, prepared: Any) -> AgentResponse:
     scope.record.reasoning = reasoning
 
     result = await execute_code(scope, code, data, modules)
-    if use_cache and cached is None:
+    if use_cache and cached is None and cache_scope is not None:
         await run_db(
             code_cache.store,
             key,

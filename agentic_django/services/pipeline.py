@@ -271,6 +271,8 @@ async def process_intent(
             response.result = validate_result(response.result, endpoint)
         if isinstance(response, AgentResponse):
             response.result = ledger.redact(response.result)
+            response.generated_code = ledger.redact(response.generated_code)
+            response.reasoning = ledger.redact(response.reasoning)
     except AgenticError as exc:
         exception = exc
         response = _error_response(exc, str(exc) or exc.code)
@@ -281,6 +283,12 @@ async def process_intent(
 
     if ledger is not None:
         record.policy_evaluations = ledger.to_json()
+        # The stored copy of the request and what the engines did, minus personal data
+        # (the checkpoint keeps exact arguments: an approved call must run as reviewed).
+        record.intent_raw = ledger.redact_for_storage(record.intent_raw)
+        record.generated_code = ledger.redact_for_storage(record.generated_code)
+        record.reasoning = ledger.redact_for_storage(record.reasoning)
+        record.tool_calls = ledger.redact_for_storage(record.tool_calls)
     response_status = _record_outcome(record, response, exception)
     if isinstance(response, AgentResponse):
         response.execution_trace_id = trace_id
@@ -330,6 +338,8 @@ def _record_outcome(
     if exc is not None:
         record.status = _status_for_error(exc)
         record.error = f"{exc}" if str(exc) else type(exc).__name__
+        if exc.__cause__ is not None:
+            record.error += f"\ncaused by {exc.__cause__!r}"
         record.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
         if isinstance(exc, PolicyViolation) and "evaluation" not in exc.details:
             # Refused outside the policy evaluator (intent scope, static analysis,

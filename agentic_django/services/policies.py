@@ -98,5 +98,16 @@ class PolicyLedger:
                 value = policy.redact(value)
         return value
 
+    def redact_for_storage(self, value: Any) -> Any:
+        """What the trace may keep: redacted for PII policies in redact or block mode.
+
+        A request refused for carrying personal data must not leave that data in
+        the audit trail either.
+        """
+        for policy in self.find(PIIPolicy):
+            if policy.mode in ("redact", "block"):
+                value = policy.redact(value)
+        return value
+
     def to_json(self) -> list[dict[str, Any]]:
         return [evaluation.to_json() for evaluation in self.evaluations]

@@ -29,6 +29,12 @@ def register(site, name="customers", **options):
     return site.get(name)
 
 
+@pytest.fixture(autouse=True)
+def logged_in(client, user):
+    """Code is cached per user: most tests ask as one signed-in user."""
+    client.force_login(user)
+
+
 @pytest.fixture
 def configure(settings):
     def apply(**cache):
@@ -83,20 +89,19 @@ def test_one_users_cached_code_is_never_served_to_another(
     assert len({entry.key for entry in entries.values()}) == 2
 
 
-def test_anonymous_callers_have_their_own_scope(site, post, mock_llm, client, user):
+def test_anonymous_callers_are_never_cached(site, post, mock_llm, client, user):
+    """Nothing tells two anonymous callers apart, so none of their code is shared."""
+    client.logout()
     register(site)
-    mock_llm.add_structured_response(program_reply("result = 'anonymous code'"))
-    mock_llm.add_structured_response(program_reply("result = 'alice code'"))
-    ask(post)
-    assert ask(post).json()["result"] == "anonymous code"
-    assert mock_llm.call_count == 1
+    for reply in ("first anonymous", "second anonymous", "alice code"):
+        mock_llm.add_structured_response(program_reply(f"result = {reply!r}"))
+    assert ask(post).json()["result"] == "first anonymous"
+    assert ask(post).json()["result"] == "second anonymous"
+    assert mock_llm.call_count == 2
+    assert not CodeCacheEntry.objects.exists()
     client.force_login(user)
     assert ask(post).json()["result"] == "alice code"
-    assert mock_llm.call_count == 2
-    assert sorted(CodeCacheEntry.objects.values_list("scope", flat=True)) == [
-        "anonymous",
-        f"user:{user.pk}",
-    ]
+    assert list(CodeCacheEntry.objects.values_list("scope", flat=True)) == [f"user:{user.pk}"]
 
 
 def test_shared_scope_with_schema_samples_shares_one_entry_and_shows_no_values(
@@ -307,3 +312,30 @@ def test_a_hit_records_its_use(site, post, mock_llm, user, client):
         "read",
         "customer",
     )
+
+
+def test_questions_that_parse_alike_do_not_share_a_program(site, post, mock_llm):
+    register(site)
+    mock_llm.add_structured_response(program_reply("result = len(data['customers'])"))
+    mock_llm.add_structured_response(
+        program_reply("result = sum(c['total'] for c in data['customers'])")
+    )
+    assert ask(post, intent="how many customers").json()["result"] == 2
+    assert ask(post, intent="what is the total spent by customers").json()["result"] == 15.0
+    assert mock_llm.call_count == 2
+    # Case, spacing and end punctuation do not make a question new.
+    assert ask(post, intent="  How many   customers?").json()["result"] == 2
+    assert mock_llm.call_count == 2
+
+
+def test_sharing_is_refused_at_run_time_when_the_llm_saw_values(
+    site, post, mock_llm, configure, client, other_user
+):
+    configure(SCOPE="shared")
+    register(site)  # data_sample="values": the system check reports it (E009), and
+    for reply in ("mine", "theirs"):  # the cache keeps entries per user regardless.
+        mock_llm.add_structured_response(program_reply(f"result = {reply!r}"))
+    assert ask(post).json()["result"] == "mine"
+    client.force_login(other_user)
+    assert ask(post).json()["result"] == "theirs"
+    assert not CodeCacheEntry.objects.filter(scope="shared").exists()

@@ -21,7 +21,10 @@ def register(site, **options):
         return {"orders": ORDERS}
 
 
-def test_generated_code_runs_in_the_sandbox_and_the_trace_shows_every_stage(site, post, mock_llm):
+def test_generated_code_runs_in_the_sandbox_and_the_trace_shows_every_stage(
+    site, post, mock_llm, client, user
+):
+    client.force_login(user)
     register(site)
     mock_llm.add_structured_response(
         program_reply("result = sum(o['total'] for o in data['orders'])")

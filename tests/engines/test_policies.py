@@ -140,6 +140,9 @@ def test_pii_block_mode_is_a_403(register, post, mock_llm, handled):
     trace = trace_of(response)
     assert trace.status == "policy_denied"
     assert trace.policy_evaluations[0]["results"][0]["allowed"] is False
+    # A request refused for carrying personal data does not leave it in the audit trail.
+    assert trace.intent_raw == "send my invoice to [REDACTED:EMAIL]"
+    assert SessionTurn.objects.get(trace=trace).intent == trace.intent_raw
 
 
 def test_pii_block_mode_only_blocks_the_configured_kinds(register, post, handled):
@@ -253,3 +256,47 @@ def test_one_endpoints_policies_do_not_leak_to_another(register, post, handled):
     assert response.status_code == 200
     assert trace_of(response).policy_evaluations == []
     assert handled == [text]
+
+
+def test_pii_redact_mode_covers_generated_code_reasoning_and_tool_calls(
+    configure, site, post, mock_llm
+):
+    from agentic_django.runtime import tool
+
+    from .conftest import program_reply
+
+    configure(DEFAULT_POLICIES=[PIIPolicy(mode="redact")])
+
+    @site.agent_endpoint("mailer", codegen=True)
+    async def mailer(intent):
+        return {"to": "nobody"}
+
+    mock_llm.add_structured_response(
+        program_reply("result = 'dana@example.com'", reasoning="writes to dana@example.com")
+    )
+    body = post("mailer", {"intent": "who gets the mail"}).json()
+    assert "dana@example.com" not in json.dumps(body)
+    assert "[REDACTED:EMAIL]" in body["generated_code"] and "[REDACTED:EMAIL]" in body["reasoning"]
+    stored = trace_of_body(body)
+    assert "dana@example.com" not in stored.generated_code + stored.reasoning
+
+    @tool
+    def lookup_customer(email: str) -> str:
+        """Find a customer."""
+        return "found"
+
+    @site.agent_endpoint("support", tools=[lookup_customer])
+    async def support(intent):
+        return None
+
+    mock_llm.add_tool_call_response(
+        ToolCall(id="c1", name="lookup_customer", arguments={"email": "erin@example.com"})
+    )
+    mock_llm.add_response("done")
+    body = post("support", {"intent": "find my account"}).json()
+    [call] = trace_of_body(body).tool_calls
+    assert call["arguments"] == {"email": "[REDACTED:EMAIL]"}
+
+
+def trace_of_body(body):
+    return ExecutionTrace.objects.get(trace_id=body["execution_trace_id"])

@@ -337,6 +337,10 @@ def test_a_step_failing_beyond_its_retries_is_a_500_with_the_events_kept(site, p
     assert trace.status == "error"
     assert trace.error_type == "agentic_django.core.exceptions.WorkflowError"
     assert "'flaky' failed after 3 attempt(s)" in trace.error
+    # The exception's message stays on the trace; the client only learns its type.
+    assert "caused by ConnectionError('still down')" in trace.error
+    assert "still down" not in response.json()["error"]
+    assert "ConnectionError" in response.json()["error"]
     events = trace.harness_report["workflow"]["events"]
     assert [(e["step"], e["attempt"]) for e in events if e["kind"] == "workflow_step_start"] == [
         ("first", 1),
