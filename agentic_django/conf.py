@@ -50,6 +50,9 @@ DEFAULTS: dict[str, Any] = {
     # "inline" runs AgentTasks in process after the response is produced.
     "TASK_RUNNER": "inline",
     "APPROVAL_TIMEOUT_SECONDS": 3600,
+    # How long a worker holds a claimed approval before another may take it over
+    # (a worker that died mid-execution); keep it above the longest action.
+    "APPROVAL_LEASE_SECONDS": 300,
     "STREAM_KEEPALIVE_SECONDS": 15,
     "TRACE_RETENTION_DAYS": 90,
     "CLEANUP_BATCH_SIZE": 1000,

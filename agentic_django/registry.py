@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from .core.dependencies import Dependency, InjectionError, InjectionPlan, scan
 from .core.intent import IntentScope
-from .harness import Policy
+from .harness import ApprovalWorkflow, Policy
 from .runtime import AgentWorkflow, LoopConfig, ToolRegistry
 
 AUTONOMY_LEVELS = ("auto", "supervised", "manual")
@@ -29,7 +29,7 @@ DATA_SAMPLES = ("values", "schema")
 
 #: Endpoint options whose machinery is not part of this release yet; passing
 #: them raises instead of being silently ignored.
-UNAVAILABLE_OPTIONS = ("approval", "streaming")
+UNAVAILABLE_OPTIONS = ("streaming",)
 
 
 class AlreadyRegistered(ImproperlyConfigured):
@@ -75,6 +75,7 @@ class AgentEndpointDef:
     tools: ToolRegistry | None = field(default=None, compare=False)
     loop_config: LoopConfig | None = None
     workflow: AgentWorkflow[Any] | None = field(default=None, compare=False)
+    approval: ApprovalWorkflow | None = field(default=None, compare=False)
     injection_plan: InjectionPlan | None = field(default=None, compare=False)
     context_data_plan: InjectionPlan | None = field(default=None, compare=False)
 
@@ -135,6 +136,7 @@ def build_endpoint(
     tools: Sequence[Any] | ToolRegistry | None = None,
     loop_config: LoopConfig | None = None,
     workflow: AgentWorkflow[Any] | None = None,
+    approval: ApprovalWorkflow | None = None,
     **unavailable: Any,
 ) -> AgentEndpointDef:
     """Validate the options of one endpoint and build its definition."""
@@ -176,6 +178,10 @@ def build_endpoint(
         )
     if not callable(handler):
         raise ImproperlyConfigured(f"Agent endpoint {name!r}: the handler is not callable.")
+    if approval is not None and not isinstance(approval, ApprovalWorkflow):
+        raise ImproperlyConfigured(
+            f"Agent endpoint {name!r}: approval must be an ApprovalWorkflow(rules=[...])."
+        )
     engine_options = _check_engine_options(
         name,
         policies=policies,
@@ -214,6 +220,7 @@ def build_endpoint(
         data_sample=data_sample,
         injection_plan=plan,
         context_data_plan=data_plan,
+        approval=approval,
         **engine_options,
     )
 
@@ -363,7 +370,8 @@ class AgentSite:
         (the backend alias; defaults to ``"default"``), ``policies``, and the
         execution engine: ``codegen=True`` (with ``context_data``, ``data_sample``,
         ``code_cache``, ``sandbox``), ``tools=[...]`` (with ``loop_config``) or
-        ``workflow=``. See ``docs/engines.md``.
+        ``workflow=``; ``approval=ApprovalWorkflow(...)`` for who approves what.
+        See ``docs/engines.md`` and ``docs/approvals.md``.
         """
 
         def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from .api import views
+from .api import approvals, views
 
 app_name = "agentic_django"
 
@@ -10,5 +10,16 @@ urlpatterns = [
     path("", views.CapabilitiesView.as_view(), name="capabilities"),
     path("health/", views.HealthView.as_view(), name="health"),
     path("openapi.json", views.OpenAPIView.as_view(), name="openapi"),
+    path("approvals/", approvals.ApprovalListView.as_view(), name="approval-list"),
+    path(
+        "approvals/<str:request_id>/",
+        approvals.ApprovalDetailView.as_view(),
+        name="approval-detail",
+    ),
+    path(
+        "approvals/<str:request_id>/decision/",
+        approvals.ApprovalDecisionView.as_view(),
+        name="approval-decision",
+    ),
     re_path(r"^(?P<name>[A-Za-z0-9_][\w.-]*)/$", views.EndpointView.as_view(), name="endpoint"),
 ]

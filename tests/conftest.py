@@ -26,3 +26,12 @@ async def close_worker_connections():
     from django.db import connections
 
     await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def site():
+    """The default site, restored after the test (endpoints registered inside vanish)."""
+    from agentic_django.testing import isolated_agents
+
+    with isolated_agents() as site:
+        yield site

@@ -5,6 +5,13 @@ Pure Python: nothing here imports Django.
 
 from __future__ import annotations
 
+from agentic_django.harness.approval_rules import (
+    DEFAULT_RULE,
+    ApprovalNotifier,
+    ApprovalRule,
+    ApprovalWorkflow,
+    parse_approver,
+)
 from agentic_django.harness.monitors import (
     ExecutionMonitor,
     MonitorResult,
@@ -53,6 +60,10 @@ from agentic_django.harness.validators import (
 
 __all__ = [
     "DEFAULT_ALLOWED_MODULES",
+    "DEFAULT_RULE",
+    "ApprovalNotifier",
+    "ApprovalRule",
+    "ApprovalWorkflow",
     "AutonomyLevel",
     "AutonomyPolicy",
     "AutonomySignal",
@@ -87,4 +98,5 @@ __all__ = [
     "WallTimeMonitor",
     "analyze",
     "estimate_cost",
+    "parse_approver",
 ]

@@ -9,11 +9,21 @@ kept on the trace so it can be resumed once a person decides.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from ..core.exceptions import ApprovalStateError, ToolError
 from ..core.response import AgentResponse
 from ..llm import LLMMessage, LLMPrompt
-from ..runtime import LoopConfig, ToolApprovalRequired, ToolContext, run_agentic_loop
+from ..runtime import (
+    LoopConfig,
+    LoopResult,
+    ToolApprovalRequired,
+    ToolContext,
+    resume_agentic_loop,
+    run_agentic_loop,
+)
 from ..runtime.loop import STOP_FINAL_ANSWER
 
 if TYPE_CHECKING:
@@ -67,33 +77,97 @@ class _ToolCallLog:
             )
 
 
-async def run_loop(scope: ExecutionScope, instructions: Any) -> AgentResponse:
-    endpoint = scope.endpoint
-    assert endpoint.tools is not None
-    config = endpoint.loop_config or LoopConfig()
-    tool_context = ToolContext(
+def tool_context(scope: ExecutionScope) -> ToolContext:
+    return ToolContext(
         user_id=scope.context.user_id,
         user=scope.user,
-        endpoint=endpoint.name,
+        endpoint=scope.endpoint.name,
         trace_id=scope.context.trace_id,
         extra={"intent": scope.intent, "context": scope.context},
     )
-    ran = _ToolCallLog()
-    try:
-        result = await run_agentic_loop(
+
+
+async def run_loop(scope: ExecutionScope, instructions: Any) -> AgentResponse:
+    endpoint = scope.endpoint
+    tools = endpoint.tools
+    assert tools is not None
+    config = endpoint.loop_config or LoopConfig()
+    prompt = build_prompt(scope, instructions)
+    return await _drive(
+        scope,
+        config,
+        lambda on_event: run_agentic_loop(
             scope.llm(),
-            endpoint.tools,
-            build_prompt(scope, instructions),
+            tools,
+            prompt,
             config=config,
             policies=scope.ledger,
             observer=scope.observer(),
-            on_event=ran,
-            context=tool_context,
-        )
+            on_event=on_event,
+            context=tool_context(scope),
+        ),
+    )
+
+
+async def resume_loop(
+    scope: ExecutionScope, action: dict[str, Any], *, approved: bool, reason: str
+) -> AgentResponse:
+    """Continue a loop paused before a tool call: run it (approved) or tell the model why not."""
+    endpoint = scope.endpoint
+    tools = endpoint.tools
+    if tools is None:
+        raise ToolError(f"Endpoint {endpoint.name!r} no longer has tools.")
+    checkpoint = action["checkpoint"]
+    stored_call = checkpoint["tool_call"]
+    if (stored_call["name"], stored_call["arguments"], stored_call["id"]) != (
+        action["tool"],
+        action["arguments"],
+        action["call_id"],
+    ):
+        raise ApprovalStateError("The paused conversation does not match the reviewed call.")
+    config = endpoint.loop_config or LoopConfig()
+    return await _drive(
+        scope,
+        config,
+        lambda on_event: resume_agentic_loop(
+            scope.llm(),
+            tools,
+            checkpoint,
+            approved=approved,
+            reason=reason,
+            config=config,
+            policies=scope.ledger,
+            observer=scope.observer(),
+            on_event=on_event,
+            context=tool_context(scope),
+        ),
+    )
+
+
+async def _drive(
+    scope: ExecutionScope,
+    config: LoopConfig,
+    start: Callable[[_ToolCallLog], Awaitable[LoopResult]],
+) -> AgentResponse:
+    endpoint = scope.endpoint
+    ran = _ToolCallLog()
+    try:
+        result = await start(ran)
     except ToolApprovalRequired as paused:
-        scope.record.checkpoint = {"kind": "tool_call", "loop": paused.checkpoint.to_json()}
+        checkpoint = paused.checkpoint.to_json()
+        scope.record.checkpoint = {"kind": "tool_call", "loop": checkpoint}
         scope.record.tool_calls = ran.calls
-        raise
+        call = paused.checkpoint.tool_call
+        raise scope.pause(
+            "tool_call",
+            {
+                "tool": call.name,
+                "arguments": dict(call.arguments),
+                "call_id": call.id,
+                "checkpoint": checkpoint,
+            },
+            f"Call {call.name!r} on {endpoint.name!r} with {json.dumps(call.arguments)[:300]}",
+        ) from paused
     except Exception:
         # A denial or a budget refusal stopped the loop: the tools that already
         # ran are still part of what the request did.

@@ -100,7 +100,7 @@ async def run_codegen(scope: ExecutionScope, prepared: Any) -> AgentResponse:
     scope.record.generated_code = code
     scope.record.reasoning = reasoning
 
-    result = await execute_code(scope, code, data, modules)
+    result = await execute_code(scope, code, data, modules, reasoning=reasoning)
     if use_cache and cached is None and cache_scope is not None:
         await run_db(
             code_cache.store,
@@ -122,10 +122,25 @@ async def run_codegen(scope: ExecutionScope, prepared: Any) -> AgentResponse:
     )
 
 
+def needs_approval(scope: ExecutionScope) -> bool:
+    """Supervised endpoints run generated code only after approval when a rule matches."""
+    endpoint, intent = scope.endpoint, scope.intent
+    if endpoint.autonomy_level != "supervised" or endpoint.approval is None:
+        return False
+    return endpoint.approval.rule_for(intent.action.value, intent.domain) is not None
+
+
 async def execute_code(
-    scope: ExecutionScope, code: str, data: Any, modules: tuple[str, ...]
+    scope: ExecutionScope,
+    code: str,
+    data: Any,
+    modules: tuple[str, ...],
+    *,
+    approved: bool = False,
+    reasoning: str = "",
 ) -> SandboxResult:
-    """Run ``code`` through policies, static analysis, the sandbox, monitors and validators."""
+    """Run ``code`` through policies, static analysis, approval, the sandbox, monitors
+    and validators. ``approved`` is set when a person has already approved this code."""
     intent = scope.intent
     scope.ledger.check_code(
         code, intent_action=intent.action.value, intent_domain=intent.domain, data=data
@@ -133,6 +148,12 @@ async def execute_code(
     analysis = analyze(code, modules)
     scope.report("static_analysis", analysis.model_dump(mode="json"))
     analysis.raise_if_blocked()
+    if not approved and needs_approval(scope):
+        raise scope.pause(
+            "code",
+            {"code": code, "data": data, "reasoning": reasoning},
+            f"Run generated code on {scope.endpoint.name!r} for: {intent.raw[:300]}",
+        )
 
     limits = sandbox_limits(scope, modules)
     sandbox = sandboxes[scope.endpoint.sandbox]
@@ -187,3 +208,22 @@ async def execute_code(
             violations=[e for check in invalid for e in check.errors],
         )
     return executed
+
+
+async def run_approved_code(scope: ExecutionScope, action: dict[str, Any]) -> AgentResponse:
+    """Run code a person approved, with the data it was reviewed with.
+
+    The whole harness runs again (policies and limits may have changed since);
+    only the approval step is skipped. Approved code is not cached.
+    """
+    code, data = str(action["code"]), action.get("data")
+    scope.record.generated_code = code
+    scope.record.reasoning = str(action.get("reasoning", ""))
+    scope.report("engine", "codegen")
+    result = await execute_code(scope, code, data, allowed_modules(scope), approved=True)
+    return AgentResponse(
+        result=result.result,
+        status="completed",
+        generated_code=code,
+        reasoning=scope.record.reasoning or None,
+    )

@@ -16,6 +16,7 @@ from ..core.intent import Intent
 from ..core.response import AgentResponse
 from ..llm import LLMBackend, LLMCallObserver
 from .agent_loop import run_loop
+from .approvals import ApprovalPending, PendingApproval, pause_rule
 from .budget import BudgetedBackend, BudgetGuard
 from .codegen import run_codegen
 from .llm import CallRecorder, RecordingBackend, llm_backends
@@ -62,6 +63,30 @@ class ExecutionScope:
     def report(self, section: str, value: Any) -> None:
         """Add a section to the trace's ``harness_report``."""
         self.record.harness_report[section] = value
+
+    def intent_json(self) -> dict[str, Any]:
+        """The parsed intent as stored with a paused action, to rebuild it later."""
+        intent = self.intent
+        return {
+            "raw": intent.raw,
+            "action": intent.action.value,
+            "domain": intent.domain,
+            "parameters": intent.parameters,
+            "confidence": intent.confidence,
+        }
+
+    def pause(self, kind: str, action: dict[str, Any], summary: str) -> ApprovalPending:
+        """The exception that stops this request until a person decides ``action``."""
+        endpoint = self.endpoint
+        rule = pause_rule(endpoint.approval, self.intent.action.value, self.intent.domain)
+        return ApprovalPending(
+            PendingApproval(
+                kind=kind,
+                rule=rule,
+                action={**action, "intent": self.intent_json()},
+                summary=summary,
+            )
+        )
 
 
 async def run_engine(scope: ExecutionScope, prepared: Any) -> AgentResponse:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpResponseBase
+from django.urls import reverse
 from pydantic import BaseModel, ValidationError
 
 from ..conf import agentic_settings
@@ -32,9 +33,11 @@ from ..core.exceptions import (
 from ..core.files import UploadedFiles
 from ..core.intent import Intent, IntentParser
 from ..core.response import AgentResponse
+from ..core.tasks import AgentTasks
 from ..harness import BudgetPolicy
 from ..models import TraceStatus, new_id
 from . import background
+from .approvals import ApprovalPending
 from .budget import BudgetedBackend, BudgetGuard
 from .db import run_db
 from .execution import ExecutionScope, run_engine
@@ -273,14 +276,47 @@ async def process_intent(
             response.result = ledger.redact(response.result)
             response.generated_code = ledger.redact(response.generated_code)
             response.reasoning = ledger.redact(response.reasoning)
-    except AgenticError as exc:
-        exception = exc
-        response = _error_response(exc, str(exc) or exc.code)
     except Exception as exc:
         exception = exc
-        logger.exception("Agent endpoint %r failed (trace %s)", endpoint.name, trace_id)
-        response = _error_response(exc, GENERIC_ERROR)
+        response = failure_response(exc, record)
+    return await finish_request(
+        record,
+        response,
+        exception,
+        ledger=ledger,
+        recorder=recorder,
+        session=session,
+        user=user,
+        started=started,
+        tasks=tasks,
+    )
 
+
+def failure_response(exc: BaseException, record: TraceRecord) -> AgentResponse:
+    """The response for an exception that stopped a request (logged when unexpected)."""
+    if isinstance(exc, ApprovalPending):
+        record.pending_approval = exc.pending
+    if isinstance(exc, AgenticError):
+        return _error_response(exc, str(exc) or exc.code)
+    logger.exception(
+        "Agent endpoint %r failed (trace %s)", record.endpoint_name, record.trace_id, exc_info=exc
+    )
+    return _error_response(exc, GENERIC_ERROR)
+
+
+async def finish_request(
+    record: TraceRecord,
+    response: AgentResponse | HttpResponseBase,
+    exception: BaseException | None,
+    *,
+    ledger: PolicyLedger | None,
+    recorder: CallRecorder,
+    session: SessionState,
+    user: Any,
+    started: float,
+    tasks: AgentTasks | None = None,
+) -> Outcome:
+    """Record the trace, its LLM calls, the session turn (and any approval) in one write."""
     if ledger is not None:
         record.policy_evaluations = ledger.to_json()
         # The stored copy of the request and what the engines did, minus personal data
@@ -291,21 +327,24 @@ async def process_intent(
         record.tool_calls = ledger.redact_for_storage(record.tool_calls)
     response_status = _record_outcome(record, response, exception)
     if isinstance(response, AgentResponse):
-        response.execution_trace_id = trace_id
+        response.execution_trace_id = record.trace_id
     record.duration_ms = (time.perf_counter() - started) * 1000
     record.llm_calls = recorder.calls
     session.context = dict(session.context)
     await run_db(record_request, record, session, user)
-    if exception is None:
+    if exception is None and tasks is not None:
         await background.dispatch(tasks)
-    return Outcome(response, response_status, trace_id, session.session_id, exception)
+    return Outcome(response, response_status, record.trace_id, session.session_id, exception)
 
 
 def _error_response(exc: BaseException, message: str) -> AgentResponse:
     status = _status_for_error(exc)
     approval = None
-    if isinstance(exc, ApprovalRequired):
-        approval = {"request_id": exc.request_id, "approvers": exc.approvers}
+    if isinstance(exc, ApprovalPending):
+        approval = exc.pending.describe()
+        approval["url"] = reverse("agentic_django:approval-detail", args=[exc.pending.request_id])
+    elif isinstance(exc, ApprovalRequired):
+        approval = {"id": exc.request_id, "approvers": exc.approvers}
     return AgentResponse(
         result=None,
         status="error" if status == TraceStatus.ERROR else str(status),

@@ -11,6 +11,9 @@ from typing import Any
 from django.db import connection, transaction
 
 from ..models import ExecutionTrace, LLMCall, SessionTurn
+from ..signals import announce
+from . import approvals
+from .approvals import PendingApproval
 from .llm import RecordedCall
 from .sessions import SessionState, save_session, user_pk
 
@@ -39,6 +42,10 @@ class TraceRecord:
     tool_calls: list[Any] = field(default_factory=list)
     harness_report: dict[str, Any] = field(default_factory=dict)
     checkpoint: dict[str, Any] | None = None
+    #: An action stopped for approval, stored with the trace in the same transaction.
+    pending_approval: PendingApproval | None = None
+    #: Set when the request carries out an approved (or rejected) action.
+    approval_request_id: int | None = None
     response_summary: str = ""
     llm_calls: list[RecordedCall] = field(default_factory=list)
 
@@ -89,6 +96,7 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
             tool_calls=record.tool_calls,
             harness_report=record.harness_report,
             checkpoint=record.checkpoint,
+            approval_request_id=record.approval_request_id,
             input_tokens=sum(call.input_tokens for call in record.llm_calls),
             output_tokens=sum(call.output_tokens for call in record.llm_calls),
             cost_usd=sum((call.cost_usd for call in record.llm_calls), Decimal(0)),
@@ -112,6 +120,14 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
                 )
                 for call in record.llm_calls
             )
+        if record.pending_approval is not None:
+            request = approvals.store(
+                record.pending_approval,
+                trace=trace,
+                session_pk=saved_session.pk,
+                user_id=user_pk(user),
+            )
+            transaction.on_commit(lambda: announce("requested", request))
         SessionTurn.objects.create(
             session_id=saved_session.pk,
             index=session.turn_count,

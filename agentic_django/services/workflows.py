@@ -8,13 +8,14 @@ it can be resumed.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
 from ..core.exceptions import WorkflowError
 from ..core.response import AgentResponse
-from ..runtime import WorkflowContext, WorkflowPaused
+from ..runtime import AgentWorkflow, WorkflowContext, WorkflowPaused
 
 if TYPE_CHECKING:
     from .execution import ExecutionScope
@@ -35,8 +36,35 @@ def initial_state(state_model: type[BaseModel], prepared: Any) -> BaseModel:
 
 
 async def run_workflow(scope: ExecutionScope, prepared: Any) -> AgentResponse:
+    workflow = _workflow_of(scope)
+    state = initial_state(workflow.state_model, prepared)
+    return await _drive(scope, lambda ctx, collect: workflow.run(state, ctx, on_event=collect))
+
+
+async def resume_workflow(scope: ExecutionScope, action: dict[str, Any]) -> AgentResponse:
+    """Continue a workflow a person approved, from its stored checkpoint."""
+    workflow = _workflow_of(scope)
+    checkpoint = action["checkpoint"]
+    return await _drive(
+        scope,
+        lambda ctx, collect: workflow.resume(
+            checkpoint, approved=True, context=ctx, on_event=collect
+        ),
+    )
+
+
+def _workflow_of(scope: ExecutionScope) -> AgentWorkflow[Any]:
     workflow = scope.endpoint.workflow
-    assert workflow is not None
+    if workflow is None:
+        raise WorkflowError(f"Endpoint {scope.endpoint.name!r} no longer has a workflow.")
+    return workflow
+
+
+async def _drive(
+    scope: ExecutionScope,
+    start: Callable[[WorkflowContext, Callable[[str, dict[str, Any]], None]], Awaitable[Any]],
+) -> AgentResponse:
+    workflow = _workflow_of(scope)
     step_context = WorkflowContext(
         intent=scope.intent,
         context=scope.context,
@@ -47,15 +75,17 @@ async def run_workflow(scope: ExecutionScope, prepared: Any) -> AgentResponse:
     def collect(kind: str, payload: dict[str, Any]) -> None:
         step_context.events.append({"kind": kind, **payload})
 
-    state = initial_state(workflow.state_model, prepared)
     try:
-        result = await workflow.run(state, step_context, on_event=collect)
+        result = await start(step_context, collect)
     except WorkflowPaused as paused:
-        scope.record.checkpoint = {"kind": "workflow", "workflow": paused.checkpoint.to_json()}
-        raise
+        checkpoint = paused.checkpoint.to_json()
+        scope.record.checkpoint = {"kind": "workflow", "workflow": checkpoint}
+        raise scope.pause(
+            "workflow",
+            {"workflow": workflow.name, "checkpoint": checkpoint},
+            paused.checkpoint.reason
+            or f"Continue workflow {workflow.name!r} with {', '.join(paused.checkpoint.pending)}",
+        ) from paused
     finally:
         scope.report("workflow", {"name": workflow.name, "events": step_context.events})
-    return AgentResponse(
-        result=result.state.model_dump(mode="json"),
-        status="completed",
-    )
+    return AgentResponse(result=result.state.model_dump(mode="json"), status="completed")

@@ -4,15 +4,6 @@ import json
 
 import pytest
 
-from agentic_django.testing import isolated_agents
-
-
-@pytest.fixture
-def site():
-    """The default site, restored after the test (endpoints registered inside vanish)."""
-    with isolated_agents() as site:
-        yield site
-
 
 @pytest.fixture
 def post(client):

@@ -345,7 +345,14 @@ def test_a_tool_requiring_approval_pauses_with_a_resumable_checkpoint(site, post
     assert body["status"] == "pending_approval"
     assert "refund_order" in body["error"]
     assert "result" not in body
-    assert set(body["approval_request"]) == {"request_id", "approvers"}
+    approval = body["approval_request"]
+    assert set(approval) == {"id", "kind", "rule", "approvers", "expires_at", "url"}
+    assert (approval["kind"], approval["rule"], approval["approvers"]) == (
+        "tool_call",
+        "default",
+        [],
+    )
+    assert approval["url"] == f"/agents/approvals/{approval['id']}/"
     # The refund did not run; the lookup before it did.
     assert CALLS == [("lookup_order", {"order_id": 7})]
 

@@ -230,19 +230,30 @@ def test_engine_defaults():
     assert (endpoint.tools, endpoint.loop_config, endpoint.workflow) == (None, None, None)
 
 
-@pytest.mark.parametrize("option", ["approval", "streaming"])
 @pytest.mark.parametrize("value", [True, {"approvers": ["staff"]}, ["staff"]])
-def test_approval_and_streaming_are_not_available_yet(option, value):
+def test_streaming_is_not_available_yet(value):
     with pytest.raises(ImproperlyConfigured, match="not available yet"):
-        build(**{option: value})
+        build(streaming=value)
     with pytest.raises(ImproperlyConfigured, match="not available yet"):
-        AgentSite().agent_endpoint("ep", tools=[lookup], **{option: value})(handler)
+        AgentSite().agent_endpoint("ep", tools=[lookup], streaming=value)(handler)
 
 
-@pytest.mark.parametrize("option", ["approval", "streaming"])
 @pytest.mark.parametrize("value", [None, False, [], ()])
-def test_approval_and_streaming_left_empty_are_accepted(option, value):
-    assert build(**{option: value}).engine == "handler"
+def test_streaming_left_empty_is_accepted(value):
+    assert build(streaming=value).engine == "handler"
+
+
+@pytest.mark.parametrize("value", [True, {"approvers": ["staff"]}, ["group:staff"]])
+def test_approval_must_be_an_approval_workflow(value):
+    with pytest.raises(ImproperlyConfigured, match="approval must be an ApprovalWorkflow"):
+        build(approval=value)
+
+
+def test_approval_accepts_an_approval_workflow():
+    from agentic_django.harness import ApprovalRule, ApprovalWorkflow
+
+    approval = ApprovalWorkflow([ApprovalRule(name="writes", require_for_actions=["write"])])
+    assert build(approval=approval).approval is approval
 
 
 def test_engine_options_are_validated_on_sites_and_routers():
