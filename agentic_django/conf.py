@@ -47,7 +47,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_TTL_SECONDS": 30 * 60,
     "MAX_INTENT_CHARS": 4000,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
-    # "inline" runs AgentTasks in process after the response is produced.
+    # "inline": AgentTasks run in process after the response, and approved actions
+    # run in the request that approved them. "celery": both go to Celery workers.
     "TASK_RUNNER": "inline",
     "APPROVAL_TIMEOUT_SECONDS": 3600,
     # How long a worker holds a claimed approval before another may take it over
@@ -80,7 +81,7 @@ IMPORT_STRINGS = frozenset(
 #: Dict settings whose missing keys fall back to the default's keys.
 MERGED_DICTS = frozenset({"CODE_CACHE"})
 
-TASK_RUNNERS = ("inline",)
+TASK_RUNNERS = ("inline", "celery")
 
 
 def _import(value: Any, key: str) -> Any:

@@ -135,8 +135,36 @@ AGENTIC_DJANGO = {
     "LLM_BACKENDS": {"default": LLM_CHOICES[LLM_CHOICE]},
     "INTENT_PARSER_LLM": "default",
     "SESSION_TTL_SECONDS": env.int("AGENTIC_SESSION_TTL_SECONDS", default=30 * 60),
-    "TASK_RUNNER": "inline",
+    # Background tasks and approved actions go to Celery workers ("inline" runs them
+    # in the web process instead, with no worker needed).
+    "TASK_RUNNER": env.str("AGENTIC_TASK_RUNNER", default="celery"),
     "PIPELINE_DB_THREADS": env.int("AGENTIC_PIPELINE_DB_THREADS", default=PIPELINE_DB_THREADS),
+    "APPROVAL_LEASE_SECONDS": env.int("AGENTIC_APPROVAL_LEASE_SECONDS", default=300),
+}
+
+# Celery: the filesystem broker by default (no service to run), Redis with
+# CELERY_BROKER_URL=redis://127.0.0.1:6379/0. Results are not kept: approvals store theirs.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _queue = Path(env.str("CELERY_BROKER_FOLDER", default=str(VAR_DIR / "celery-broker")))
+    for _folder in ("processed", "control"):
+        (_queue / _folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_queue),
+        "data_folder_out": str(_queue),
+        "processed_folder": str(_queue / "processed"),
+        "control_folder": str(_queue / "control"),
+        "store_processed": False,
+        "polling_interval": 0.1,
+    }
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "agentic-expire-approvals": {"task": "agentic_django.expire_approvals", "schedule": 60.0},
+    "agentic-requeue-approvals": {
+        "task": "agentic_django.requeue_stalled_approvals",
+        "schedule": 60.0,
+    },
 }
 
 LOGGING = {

@@ -15,7 +15,9 @@ export DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-example_project.setting
 python manage.py migrate --noinput
 python manage.py seed_shop
 
-TOKEN="$(ADMIN_USER="$ADMIN_USER" ADMIN_PASSWORD="$ADMIN_PASSWORD" python - <<'PY'
+# The admin (superuser), a manager who approves agent actions, and a customer (Ada, who
+# has orders in the seeded shop). Prints "admin-token customer-token".
+read -r TOKEN CUSTOMER_TOKEN < <(ADMIN_USER="$ADMIN_USER" ADMIN_PASSWORD="$ADMIN_PASSWORD" python - <<'PY'
 import os
 
 import django
@@ -23,25 +25,45 @@ import django
 django.setup()
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from rest_framework.authtoken.models import Token
 
-user, _ = get_user_model().objects.get_or_create(
-    username=os.environ["ADMIN_USER"], defaults={"email": "admin@example.com"}
+User = get_user_model()
+password = os.environ["ADMIN_PASSWORD"]
+
+
+def account(username, email, **flags):
+    user, _ = User.objects.get_or_create(username=username, defaults={"email": email})
+    for name, value in {"is_active": True, **flags}.items():
+        setattr(user, name, value)
+    user.set_password(password)
+    user.save()
+    return user
+
+
+admin = account(os.environ["ADMIN_USER"], "admin@example.com", is_staff=True, is_superuser=True)
+managers, _ = Group.objects.get_or_create(name="managers")
+managers.permissions.set(
+    Permission.objects.filter(
+        content_type__app_label="agentic_django",
+        codename__in=["approve_approvalrequest", "view_approvalrequest", "view_executiontrace"],
+    )
 )
-user.is_staff = user.is_superuser = user.is_active = True
-user.set_password(os.environ["ADMIN_PASSWORD"])
-user.save()
-token, _ = Token.objects.get_or_create(user=user)
-print(token.key)
+account("manager", "manager@example.com", is_staff=True).groups.add(managers)
+customer = account("ada", "ada.lovelace@example.com")
+print(Token.objects.get_or_create(user=admin)[0].key, Token.objects.get_or_create(user=customer)[0].key)
 PY
-)"
+)
 
 BASE="http://$HOST:$PORT"
 AUTH="Authorization: Token $TOKEN"
+ADA="Authorization: Token $CUSTOMER_TOKEN"
 cat <<EOF
 
 agentic_django demo
   Admin:         $BASE/admin/   (user: $ADMIN_USER  password: $ADMIN_PASSWORD)
+  Approver:      user: manager  password: $ADMIN_PASSWORD  (group "managers")
+  Customer:      user: ada      password: $ADMIN_PASSWORD  token: $CUSTOMER_TOKEN
   Endpoints:     $BASE/agents/
   OpenAPI:       $BASE/agents/openapi.json
   Health:        $BASE/agents/health/
@@ -73,8 +95,14 @@ Try (traces appear in admin under "Execution traces"):
   curl -s -H '$AUTH' -H 'Content-Type: application/json' $BASE/agents/analytics/ \\
        -d '{"intent": "revenue by status"}'      # generated code, run in the sandbox; ask twice:
                                                  # the second answer comes from the code cache
-  curl -s -H '$AUTH' -H 'Content-Type: application/json' $BASE/agents/shopper/ \\
+  curl -s -H '$ADA' -H 'Content-Type: application/json' $BASE/agents/shopper/ \\
        -d '{"intent": "show me lamps under 300"}'               # the agent calls an ORM tool
+  curl -s -H '$ADA' -H 'Content-Type: application/json' $BASE/agents/shopper/ \\
+       -d '{"intent": "show my pending orders"}'
+  curl -s -H '$ADA' -H 'Content-Type: application/json' $BASE/agents/shopper/ \\
+       -d '{"intent": "cancel order <id from above>"}'     # 202: waits for a manager. Log in to
+                    # $BASE/admin/ as manager, open Approval requests, approve: a Celery worker
+                    # cancels the order. Ada follows it at the approval_request url.
   curl -s -H '$AUTH' -H 'Content-Type: application/json' $BASE/agents/restock/ \\
        -d '{"intent": "restock below 50"}'      # a workflow; 202: it pauses for approval
 
@@ -83,4 +111,12 @@ Try (traces appear in admin under "Execution traces"):
 Serving on $BASE (Ctrl-C to stop)
 EOF
 
-exec daphne -b "$HOST" -p "$PORT" example_project.asgi:application
+# A Celery worker (with the beat schedule) carries out approved actions and background
+# tasks; on the filesystem broker by default, Redis with CELERY_BROKER_URL=redis://...
+mkdir -p var
+celery -A example_project worker -B --schedule var/celerybeat-schedule --concurrency 2 \
+  --loglevel warning &
+WORKER=$!
+trap 'kill "$WORKER" 2>/dev/null; wait "$WORKER" 2>/dev/null' EXIT INT TERM
+
+daphne -b "$HOST" -p "$PORT" example_project.asgi:application

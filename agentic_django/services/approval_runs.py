@@ -10,12 +10,14 @@ call is carried on too: the model is told, and its answer becomes the result.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from datetime import timedelta
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.db import DatabaseError
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -93,6 +95,39 @@ def claim(pk: int, *, now: Any = None) -> ApprovalRequest | None:
     return requests.first() if taken else None
 
 
+def release(request: ApprovalRequest) -> None:
+    """Give back a claim without running (the next delivery takes it again)."""
+    back = ApprovalStatus.APPROVED if request.status == ApprovalStatus.EXECUTING else request.status
+    ApprovalRequest.objects.filter(pk=request.pk, lease_expires_at=request.lease_expires_at).update(
+        status=back, lease_expires_at=None
+    )
+
+
+def requeue_stalled(now: Any = None) -> int:
+    """Enqueue again what no live worker is carrying out.
+
+    Claims whose lease lapsed (their worker died), approvals older than a lease
+    that nobody claimed (their message was lost), and rejected tool calls left
+    unanswered. Returns how many were sent.
+    """
+    now = now or timezone.now()
+    lease = timedelta(seconds=agentic_settings.APPROVAL_LEASE_SECONDS)
+    stalled = ApprovalRequest.objects.filter(
+        Q(status=ApprovalStatus.EXECUTING, lease_expires_at__lt=now)
+        | Q(status=ApprovalStatus.APPROVED, decided_at__lt=now - lease)
+        | Q(
+            status=ApprovalStatus.REJECTED,
+            kind=ApprovalKind.TOOL_CALL,
+            executed_at=None,
+            decided_at__lt=now - lease,
+        )
+    ).values_list("pk", flat=True)
+    pks = list(stalled)
+    for pk in pks:
+        enqueue(pk)
+    return len(pks)
+
+
 def finish(request: ApprovalRequest, *, result: Any = None, error: str = "") -> None:
     """Store the outcome; only the claim holder's lease may finish it."""
     now = timezone.now()
@@ -119,7 +154,13 @@ async def carry_out(pk: int) -> ApprovalRequest | None:
         return None
     try:
         response, trace_id = await _run(request)
-    except Exception as exc:  # infrastructure failure: the request must not stay claimed
+    except DatabaseError:
+        # The database is away: give the claim back if it can be reached, so the
+        # retry can take it at once; otherwise it lapses with its lease.
+        with contextlib.suppress(DatabaseError):
+            await run_db(release, request)
+        raise
+    except Exception as exc:  # any other failure: the request must not stay claimed
         logger.exception("Carrying out approval request %s failed", request.request_id)
         await run_db(finish, request, error=f"{type(exc).__name__}: {exc}")
     else:

@@ -25,7 +25,7 @@ from pydantic import BaseModel, Field
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 
 from agentic_django import AgentContext, Intent, agents
-from agentic_django.harness import PIIPolicy, ResourcePolicy
+from agentic_django.harness import ApprovalRule, ApprovalWorkflow, PIIPolicy, ResourcePolicy
 from agentic_django.llm import LLMMessage, LLMPrompt
 from agentic_django.model_tools import ModelTool, QuerySetTool
 from agentic_django.runtime import (
@@ -41,6 +41,12 @@ from .models import Order, OrderLine, OrderStatus, Product
 
 #: How many of the caller's most recent orders the analytics program sees.
 ANALYTICS_ROWS = 500
+
+#: Changes to orders and stock wait for someone in the "managers" group (in admin,
+#: under Approval requests, or POST /agents/approvals/<id>/decision/).
+MANAGERS_APPROVE = ApprovalWorkflow(
+    [ApprovalRule(name="managers", approvers=["group:managers"], timeout_seconds=24 * 3600)]
+)
 
 # --- analytics: generated code over the caller's orders --------------------------------
 
@@ -130,6 +136,7 @@ async def cancel_order(order_id: int, context: ToolContext) -> dict[str, Any]:
     description="A shopping assistant that looks up products and your orders",
     tools=[search_products, my_orders, cancel_order],
     loop_config=LoopConfig(max_iterations=4),
+    approval=MANAGERS_APPROVE,
     permission_classes=[IsAuthenticated],
     tags=["shop", "harness"],
 )
@@ -233,6 +240,7 @@ _NUMBER = re.compile(r"\b(\d{1,4})\b")
     "restock",
     description="Propose supplier orders for products running low (staff; needs approval)",
     workflow=restock_workflow,
+    approval=MANAGERS_APPROVE,
     permission_classes=[IsAdminUser],
     tags=["shop", "harness"],
 )
