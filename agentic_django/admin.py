@@ -1,4 +1,8 @@
-"""Admin for the audit data (sessions, turns, traces) and the code cache."""
+"""Admin for the audit data (sessions, turns, traces) and the code cache.
+
+Approval requests have their own module, ``admin_approvals`` (imported here so
+that admin autodiscovery registers them).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from . import admin_approvals  # noqa: F401  (registers ApprovalRequestAdmin)
 from .models import AgentSession, CodeCacheEntry, ExecutionTrace, SessionTurn
 
 

@@ -26,9 +26,13 @@ USERS_SCRIPT = """
 import django
 django.setup()
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
 from rest_framework.authtoken.models import Token
 User = get_user_model()
 staff = User.objects.create_user("manager", "manager@example.com", "pw", is_staff=True)
+managers = Group.objects.create(name="managers")
+managers.permissions.add(Permission.objects.get(codename="approve_approvalrequest"))
+staff.groups.add(managers)
 ada = User.objects.create_user("ada", "ada.lovelace@example.com", "pw")
 alan = User.objects.create_user("alan", "alan.turing@example.com", "pw")
 import json
@@ -43,12 +47,16 @@ class Shop:
         self.database = database
 
     def post(self, endpoint: str, body: dict, user: str | None = None) -> tuple[int, dict]:
+        return self.call(f"/agents/{endpoint}/", body, user)
+
+    def call(
+        self, path: str, body: dict | None = None, user: str | None = None
+    ) -> tuple[int, dict]:
         headers = {"Content-Type": "application/json"}
         if user is not None:
             headers["Authorization"] = f"Token {self.tokens[user]}"
-        request = urllib.request.Request(
-            f"{self.base}/agents/{endpoint}/", json.dumps(body).encode(), headers
-        )
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.base}{path}", data, headers)
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
                 return response.status, json.loads(response.read())
@@ -100,6 +108,8 @@ def shop(tmp_path_factory) -> Shop:
         "DATABASE_URL": f"sqlite:///{database}",
         "AGENTIC_LLM": "demo",
         "DEBUG": "false",
+        "CELERY_BROKER_URL": "filesystem://",
+        "CELERY_BROKER_FOLDER": str(workdir / "broker"),
     }
 
     def manage(*args: str) -> str:
@@ -118,10 +128,21 @@ def shop(tmp_path_factory) -> Shop:
              "example_project.asgi:application"],
             cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
         )  # fmt: skip
+    with (workdir / "worker.log").open("w") as output:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "example_project", "worker",
+             "--concurrency", "1", "--loglevel", "warning"],
+            cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
     base = f"http://{HOST}:{port}"
     try:
         _wait_until_serving(base, server, log)
         yield Shop(base, tokens, database)
     finally:
-        server.terminate()
-        server.wait(timeout=20)
+        for process in (server, worker):
+            process.terminate()
+        for process in (server, worker):
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()

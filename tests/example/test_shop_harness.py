@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 pytestmark = pytest.mark.integration
@@ -71,10 +73,11 @@ def test_the_shopper_sees_only_the_callers_orders(shop):
     assert owners == {"alan.turing@example.com"}
 
 
-def test_cancelling_an_order_waits_for_approval(shop):
+def test_cancelling_an_order_waits_for_a_manager_then_a_worker_carries_it_out(shop):
     [(order_id,)] = shop.query(
         "SELECT o.id FROM shop_order o JOIN shop_customer c ON o.customer_id = c.id "
-        "WHERE c.email = 'ada.lovelace@example.com' ORDER BY o.id LIMIT 1"
+        "WHERE c.email = 'ada.lovelace@example.com' AND o.status IN ('pending', 'paid') "
+        "ORDER BY o.id LIMIT 1"
     )
     status, body = shop.post("shopper", {"intent": f"cancel order {order_id}"}, user="ada")
     assert status == 202, body
@@ -83,6 +86,19 @@ def test_cancelling_an_order_waits_for_approval(shop):
     assert trace["status"] == "pending_approval"
     assert trace["checkpoint"]["kind"] == "tool_call"
     assert trace["checkpoint"]["loop"]["tool_call"]["arguments"] == {"order_id": order_id}
+
+    url = body["approval_request"]["url"]
+    # Ada may follow her request but not approve it; the manager may.
+    assert shop.call(f"{url}decision/", {"decision": "approve"}, user="ada")[0] == 403
+    status, decided = shop.call(f"{url}decision/", {"decision": "approve"}, user="manager")
+    assert status == 200 and decided["status"] in ("approved", "executing", "executed")
+    deadline = time.monotonic() + 60
+    while (followed := shop.call(url, user="ada")[1])["status"] != "executed":
+        assert followed["status"] in ("approved", "executing"), followed
+        assert time.monotonic() < deadline, "the Celery worker did not carry it out"
+        time.sleep(0.2)
+    assert followed["result"].startswith(f"Order {order_id}")
+    assert shop.query("SELECT status FROM shop_order WHERE id = ?", order_id) == [("cancelled",)]
 
 
 def test_restock_runs_its_steps_then_pauses_before_ordering(shop):
