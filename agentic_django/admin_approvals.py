@@ -196,6 +196,12 @@ def outcome_message(request: ApprovalRequest, *, approve: bool) -> tuple[int, st
         }
     if status in (ApprovalStatus.APPROVED, ApprovalStatus.EXECUTING):
         return messages.SUCCESS, _t("Approved %(id)s; a worker will carry it out.") % {"id": name}
+    if status == ApprovalStatus.REJECTED and request.error:
+        # A rejected tool call is carried on: the model is told, and that can fail.
+        return messages.WARNING, _t("Rejected %(id)s, but telling the agent failed: %(error)s") % {
+            "id": name,
+            "error": request.error,
+        }
     if status == ApprovalStatus.REJECTED:
         return messages.SUCCESS, _t("Rejected %(id)s.") % {"id": name}
     verb = _t("Approved") if approve else _t("Rejected")
@@ -233,6 +239,7 @@ class ApprovalDecisionInline(admin.TabularInline):
     fields = ("created_at", "user", "approve", "approver", "reason")
     readonly_fields = fields
     ordering = ("created_at",)
+    empty_value_display = EMPTY
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[ApprovalDecision]:
         return super().get_queryset(request).select_related("user")
@@ -269,6 +276,7 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
     search_fields = ("request_id", "summary", "endpoint_name")
     list_select_related = ("requested_by", "decided_by")
     show_full_result_count = False
+    empty_value_display = EMPTY
     actions = ("approve_selected", "reject_selected")
     inlines = (ApprovalDecisionInline,)
     fieldsets = (
@@ -398,8 +406,12 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
     def trace_link(self, obj: ApprovalRequest) -> str:
         if obj.trace_id is None:
             return EMPTY
-        url = reverse("admin:agentic_django_executiontrace_change", args=[obj.trace_id])
-        return format_html('<a href="{}">{}</a>', url, _t("The request that stopped"))
+        return format_html(
+            '<a href="{}">{}</a>', self._trace_url(obj.trace_id), _t("The request that stopped")
+        )
+
+    def _trace_url(self, pk: int) -> str:
+        return reverse(f"{self.admin_site.name}:agentic_django_executiontrace_change", args=[pk])
 
     @admin.display(description=_("carried out by"))
     def carried_out_by(self, obj: ApprovalRequest) -> str:
@@ -411,7 +423,7 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
             '<div><a href="{}">{}</a> {} ({})</div>',
             (
                 (
-                    reverse("admin:agentic_django_executiontrace_change", args=[trace.pk]),
+                    self._trace_url(trace.pk),
                     trace.trace_id[:12],
                     trace.get_status_display(),
                     timezone.localtime(trace.created_at).strftime("%Y-%m-%d %H:%M:%S"),
@@ -538,7 +550,12 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
         approve: bool,
     ) -> None:
         waiting = [item for item in decided if item.status == ApprovalStatus.PENDING]
-        failed = [item for item in decided if item.status == ApprovalStatus.FAILED]
+        failed = [
+            item
+            for item in decided
+            if item.status == ApprovalStatus.FAILED
+            or (item.status == ApprovalStatus.REJECTED and item.error)
+        ]
         final = len(decided) - len(waiting)
         if final:
             template = (
