@@ -413,8 +413,9 @@ class ApprovalDecision(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     approve = models.BooleanField()
-    #: The approver entry (``group:…``, ``perm:…``, ``user:…``) the user decided as.
-    approver = models.CharField(max_length=200, blank=True)
+    #: The approver entries (``group:…``, ``perm:…``, ``user:…``, space-separated) the
+    #: user satisfied when deciding; with ``require_all_approvers`` each counts.
+    approver = models.TextField(blank=True)
     reason = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -134,18 +134,23 @@ def store(
 # --- who may see and decide -------------------------------------------------------------
 
 
-def _entry_matches(user: Any, entry: str) -> bool:
-    kind, value = parse_approver(entry)
-    if kind == "user":
-        return bool(user.get_username() == value)
-    if kind == "group":
-        return bool(user.groups.filter(name=value).exists())
-    return bool(user.has_perm(value))
-
-
 def matching_entries(user: Any, request: ApprovalRequest) -> list[str]:
-    """The approver entries of ``request`` that ``user`` satisfies."""
-    return [entry for entry in request.approvers if _entry_matches(user, entry)]
+    """The approver entries of ``request`` that ``user`` satisfies (one query for groups)."""
+    groups: set[str] | None = None
+    matched = []
+    for entry in request.approvers:
+        kind, value = parse_approver(entry)
+        if kind == "user":
+            found = user.get_username() == value
+        elif kind == "group":
+            if groups is None:
+                groups = set(user.groups.values_list("name", flat=True))
+            found = value in groups
+        else:
+            found = user.has_perm(value)
+        if found:
+            matched.append(entry)
+    return matched
 
 
 def may_decide(user: Any, request: ApprovalRequest) -> bool:
@@ -238,11 +243,12 @@ def decide(request_id: str, user: Any, *, approve: bool, reason: str = "") -> Ap
     Raises ``ApprovalRequest.DoesNotExist``, :class:`PermissionDenied` (403) or
     :class:`ApprovalStateError` (409: expired, or already decided the other way).
     """
+    # Expire first, in its own transaction: the refusal below must not roll it back.
+    expire_if_due(ApprovalRequest.objects.get(request_id=request_id))
     with transaction.atomic():
         request = ApprovalRequest.objects.select_for_update().get(request_id=request_id)
         if not may_decide(user, request):
             raise PermissionDenied("You may not decide this approval request.")
-        request = expire_if_due(request)
         if request.status != ApprovalStatus.PENDING:
             return _settled(request, approve)
         entries = matching_entries(user, request)
@@ -252,7 +258,8 @@ def decide(request_id: str, user: Any, *, approve: bool, reason: str = "") -> Ap
                     request=request,
                     user=user,
                     approve=approve,
-                    approver=entries[0] if entries else "",
+                    # Every entry this user satisfies counts (one person may cover several).
+                    approver=" ".join(entries),
                     reason=reason,
                 )
         except IntegrityError:
@@ -281,7 +288,11 @@ def decide(request_id: str, user: Any, *, approve: bool, reason: str = "") -> Ap
 
 
 def _every_approver_agreed(request: ApprovalRequest) -> bool:
-    satisfied = set(request.decisions.filter(approve=True).values_list("approver", flat=True))
+    satisfied = {
+        entry
+        for covered in request.decisions.filter(approve=True).values_list("approver", flat=True)
+        for entry in covered.split()
+    }
     return all(entry in satisfied for entry in request.approvers)
 
 
