@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The integration tier: the suite's integration tests against real services on loopback
-# (PostgreSQL now; Redis, a Celery worker and Chromium join as the features need them).
+# (PostgreSQL, Redis as the Celery broker with real workers; Chromium joins as features need it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+trap 'scripts/redis.sh stop; scripts/postgres.sh stop' EXIT
 DATABASE_URL="$(scripts/postgres.sh start)"
-export DATABASE_URL
-trap 'scripts/postgres.sh stop' EXIT
+CELERY_BROKER_URL="$(scripts/redis.sh start)"
+REDIS_URL="$CELERY_BROKER_URL"
+export DATABASE_URL CELERY_BROKER_URL REDIS_URL
 
 # The whole suite once more on PostgreSQL: the ORM code paths must hold on both databases.
+# Tests marked integration that need Redis and Celery workers run here (tests/integration/).
 pytest -q -m "not live" -p no:cacheprovider

@@ -62,4 +62,16 @@ REST_FRAMEWORK = {
 
 AGENTIC_DJANGO = {
     "FORBID_REAL_LLM_CALLS": True,
+    # The alias of the "reports" codegen endpoint (tests/testapp/agents.py); tests serve
+    # it with use_llm(mock_llm, "reports"). "default" stays unconfigured.
+    "LLM_BACKENDS": {"reports": {"BACKEND": "agentic_django.llm.MockBackend"}},
+    # "inline" for the suite; Celery workers of the integration tests get "celery".
+    "TASK_RUNNER": env.str("AGENTIC_TASK_RUNNER", default="inline"),
+    # Short in the integration test that kills a Celery worker mid-execution.
+    "APPROVAL_LEASE_SECONDS": env.int("AGENTIC_APPROVAL_LEASE_SECONDS", default=300),
 }
+
+# Celery (tests.celery_app): TASK_RUNNER stays "inline" unless a test switches it;
+# scripts/integration.sh points the broker at a loopback Redis for real workers.
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
+CELERY_TASK_IGNORE_RESULT = True

@@ -10,6 +10,7 @@ call is carried on too: the model is told, and its answer becomes the result.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -128,8 +129,8 @@ def requeue_stalled(now: Any = None) -> int:
     return len(pks)
 
 
-def finish(request: ApprovalRequest, *, result: Any = None, error: str = "") -> None:
-    """Store the outcome; only the claim holder's lease may finish it."""
+def finish(request: ApprovalRequest, *, result: Any = None, error: str = "") -> bool:
+    """Store the outcome; only the claim holder's lease may finish it. True if it did."""
     now = timezone.now()
     approved = request.status == ApprovalStatus.EXECUTING
     status = (
@@ -137,7 +138,9 @@ def finish(request: ApprovalRequest, *, result: Any = None, error: str = "") -> 
         if approved
         else ApprovalStatus.REJECTED
     )
-    ApprovalRequest.objects.filter(pk=request.pk, lease_expires_at=request.lease_expires_at).update(
+    finished = ApprovalRequest.objects.filter(
+        pk=request.pk, lease_expires_at=request.lease_expires_at
+    ).update(
         status=status,
         result=result,
         error=error[:5000],
@@ -145,6 +148,28 @@ def finish(request: ApprovalRequest, *, result: Any = None, error: str = "") -> 
         lease_expires_at=None,
     )
     request.refresh_from_db()
+    return bool(finished)
+
+
+def extend_lease(request: ApprovalRequest) -> bool:
+    """Push the claim's lease forward; False when the claim was lost to another worker."""
+    renewed = timezone.now() + timedelta(seconds=agentic_settings.APPROVAL_LEASE_SECONDS)
+    if ApprovalRequest.objects.filter(
+        pk=request.pk, lease_expires_at=request.lease_expires_at
+    ).update(lease_expires_at=renewed):
+        request.lease_expires_at = renewed
+        return True
+    return False
+
+
+async def _keep_claim(request: ApprovalRequest) -> None:
+    """While the action runs, renew the lease: only a dead worker's claim may lapse."""
+    period = max(agentic_settings.APPROVAL_LEASE_SECONDS / 3, 0.5)
+    while True:
+        await asyncio.sleep(period)
+        if not await run_db(extend_lease, request):
+            logger.warning("Lost the claim on approval request %s", request.request_id)
+            return
 
 
 async def carry_out(pk: int) -> ApprovalRequest | None:
@@ -152,30 +177,49 @@ async def carry_out(pk: int) -> ApprovalRequest | None:
     request = await run_db(claim, pk)
     if request is None:
         return None
+    heartbeat = asyncio.create_task(_keep_claim(request))
     try:
         response, trace_id = await _run(request)
     except DatabaseError:
+        await _stop(heartbeat)
         # The database is away: give the claim back if it can be reached, so the
         # retry can take it at once; otherwise it lapses with its lease.
         with contextlib.suppress(DatabaseError):
             await run_db(release, request)
         raise
     except Exception as exc:  # any other failure: the request must not stay claimed
+        await _stop(heartbeat)
         logger.exception("Carrying out approval request %s failed", request.request_id)
-        await run_db(finish, request, error=f"{type(exc).__name__}: {exc}")
+        if await run_db(finish, request, error=f"{type(exc).__name__}: {exc}"):
+            await run_db(announce, "executed", request)
+        return request
+    await _stop(heartbeat)
+    return await _record(request, response, trace_id)
+
+
+async def _stop(heartbeat: asyncio.Task[None]) -> None:
+    heartbeat.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await heartbeat
+
+
+async def _record(
+    request: ApprovalRequest, response: AgentResponse, trace_id: str
+) -> ApprovalRequest:
+    """Store the outcome of a run and announce it (unless another worker took over)."""
+    if response.status == "completed":
+        done = await run_db(finish, request, result=response.result)
+    elif response.status == TraceStatus.PENDING_APPROVAL:
+        # It paused again (another tool needs approval): this step is done.
+        done = await run_db(
+            finish,
+            request,
+            result={"pending_approval": response.approval_request, "trace_id": trace_id},
+        )
     else:
-        if response.status == "completed":
-            await run_db(finish, request, result=response.result)
-        elif response.status == TraceStatus.PENDING_APPROVAL:
-            # It paused again (another tool needs approval): this step is done.
-            await run_db(
-                finish,
-                request,
-                result={"pending_approval": response.approval_request, "trace_id": trace_id},
-            )
-        else:
-            await run_db(finish, request, error=response.error or response.status)
-    await run_db(announce, "executed", request)
+        done = await run_db(finish, request, error=response.error or response.status)
+    if done:
+        await run_db(announce, "executed", request)
     return request
 
 

@@ -123,3 +123,49 @@ def test_expire_due_marks_only_pending_requests_past_their_time(user):
     late.refresh_from_db()
     on_time.refresh_from_db()
     assert (late.status, on_time.status) == ("expired", "pending")
+
+
+def test_claims_are_exclusive_renewable_and_taken_over_only_after_their_lease(
+    user, django_user_model
+):
+    from agentic_django.services import approval_runs
+
+    request = pending(user)
+    approvals.decide(request.request_id, approver(django_user_model, "boss"), approve=True)
+    first = approval_runs.claim(request.pk)
+    assert (first.status, first.attempts) == ("executing", 1)
+    assert approval_runs.claim(request.pk) is None  # a duplicate delivery finds nothing
+    lease = first.lease_expires_at
+    assert approval_runs.extend_lease(first) and first.lease_expires_at > lease
+
+    # The first worker dies: once its lease has lapsed another worker takes over.
+    ApprovalRequest.objects.filter(pk=request.pk).update(
+        lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
+    second = approval_runs.claim(request.pk, now=timezone.now())
+    assert (second.status, second.attempts) == ("executing", 2)
+    # The first worker can neither renew nor finish a claim it lost.
+    assert not approval_runs.extend_lease(first)
+    assert not approval_runs.finish(first, result="late")
+    assert approval_runs.finish(second, result="done")
+    second.refresh_from_db()
+    assert (second.status, second.result) == ("executed", "done")
+
+
+def test_requeue_finds_lapsed_claims_and_approvals_nobody_took(
+    user, django_user_model, settings, monkeypatch
+):
+    from agentic_django.services import approval_runs
+
+    sent = []
+    monkeypatch.setattr(approval_runs, "enqueue", sent.append)
+    boss = approver(django_user_model, "boss")
+    lapsed, forgotten, fresh = pending(user), pending(user), pending(user)
+    for request in (lapsed, forgotten, fresh):
+        approvals.decide(request.request_id, boss, approve=True)
+    approval_runs.claim(lapsed.pk)
+    past = timezone.now() - timedelta(hours=1)
+    ApprovalRequest.objects.filter(pk=lapsed.pk).update(lease_expires_at=past)
+    ApprovalRequest.objects.filter(pk=forgotten.pk).update(decided_at=past)
+    assert approval_runs.requeue_stalled() == 2
+    assert sorted(sent) == sorted([lapsed.pk, forgotten.pk])

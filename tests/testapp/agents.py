@@ -14,6 +14,7 @@ from agentic_django import (
     PolicyViolation,
     agents,
 )
+from agentic_django.harness import ApprovalRule, ApprovalWorkflow
 
 TASK_LOG: list[str] = []
 
@@ -73,3 +74,26 @@ async def remember(intent, context):
 @agents.agent_endpoint("full_response")
 async def full_response(intent, context):
     return AgentResponse(result={"ok": True}, reasoning="because", follow_up_suggestions=["more"])
+
+
+REPORTS = [{"name": "q1", "total": 120}, {"name": "q2", "total": 80}]
+
+
+@agents.agent_endpoint(
+    "reports",
+    description="Reports computed by generated code, run once an approver agrees",
+    codegen=True,
+    llm="reports",
+    # Each request asks the LLM (no cached code), so tests control what runs.
+    code_cache=False,
+    approval=ApprovalWorkflow([ApprovalRule(name="reports", approvers=["group:approvers"])]),
+)
+async def reports(intent, context):
+    return {"reports": REPORTS}
+
+
+def record_group(name: str) -> None:
+    """A background task a Celery worker can import: leaves a ``Group`` called ``name``."""
+    from django.contrib.auth.models import Group
+
+    Group.objects.get_or_create(name=name)
