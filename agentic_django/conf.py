@@ -51,8 +51,8 @@ DEFAULTS: dict[str, Any] = {
     # run in the request that approved them. "celery": both go to Celery workers.
     "TASK_RUNNER": "inline",
     "APPROVAL_TIMEOUT_SECONDS": 3600,
-    # How long a worker holds a claimed approval before another may take it over
-    # (a worker that died mid-execution); keep it above the longest action.
+    # The lease on a worker's claim of an approved action, renewed while it runs;
+    # once a dead worker's lease lapses, another worker may take the action over.
     "APPROVAL_LEASE_SECONDS": 300,
     "STREAM_KEEPALIVE_SECONDS": 15,
     "TRACE_RETENTION_DAYS": 90,
