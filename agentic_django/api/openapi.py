@@ -49,8 +49,138 @@ def _response_schema(result: dict[str, Any]) -> dict[str, Any]:
             "follow_up_suggestions": {"type": "array", "items": {"type": "string"}},
             "error": {"type": "string"},
             "approval_request": {"type": "object"},
+            "details": {"type": "object"},
         },
         "required": ["status", "session_id", "execution_trace_id"],
+    }
+
+
+APPROVAL_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "id": {"type": "string"},
+        "kind": {"type": "string", "enum": ["code", "tool_call", "stream", "workflow"]},
+        "status": {
+            "type": "string",
+            "enum": [
+                "pending",
+                "approved",
+                "rejected",
+                "expired",
+                "executing",
+                "executed",
+                "failed",
+            ],
+        },
+        "endpoint": {"type": "string"},
+        "summary": {"type": "string"},
+        "rule": {"type": "string"},
+        "approvers": {"type": "array", "items": {"type": "string"}},
+        "requested_by": {"type": ["string", "null"]},
+        "created_at": {"type": "string", "format": "date-time"},
+        "expires_at": {"type": "string", "format": "date-time"},
+        "decided_at": {"type": ["string", "null"], "format": "date-time"},
+        "decided_by": {"type": ["string", "null"]},
+        "reason": {"type": "string"},
+        "executed_at": {"type": ["string", "null"], "format": "date-time"},
+        "result": {},
+        "error": {"type": "string"},
+        "attempts": {"type": "integer"},
+        "action": {"type": "object"},
+    },
+    "required": ["id", "kind", "status", "endpoint", "expires_at"],
+}
+
+
+def _approval_paths(base_path: str) -> dict[str, Any]:
+    """The approvals API: list, read, decide."""
+    approval = {"$ref": REF.format(model="ApprovalRequest")}
+    request_id = {
+        "name": "request_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string"},
+    }
+    return {
+        f"{base_path}/approvals/": {
+            "get": {
+                "operationId": "approvals_list",
+                "summary": "Approval requests you made or may decide.",
+                "tags": ["approvals"],
+                "parameters": [
+                    {"name": name, "in": "query", "required": False, "schema": schema}
+                    for name, schema in (
+                        ("status", {"type": "string"}),
+                        ("endpoint", {"type": "string"}),
+                        ("offset", {"type": "integer", "minimum": 0}),
+                    )
+                ],
+                "responses": {
+                    "200": {
+                        "description": "A page of requests.",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {
+                                        "results": {"type": "array", "items": approval},
+                                        "next_offset": {"type": ["integer", "null"]},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "401": _error("Authentication required."),
+                },
+            }
+        },
+        f"{base_path}/approvals/{{request_id}}/": {
+            "get": {
+                "operationId": "approvals_read",
+                "summary": "One approval request: status, result, the action under review.",
+                "tags": ["approvals"],
+                "parameters": [request_id],
+                "responses": {
+                    "200": {
+                        "description": "The request.",
+                        "content": {"application/json": {"schema": approval}},
+                    },
+                    "404": _error("No such request, or not yours to see."),
+                },
+            }
+        },
+        f"{base_path}/approvals/{{request_id}}/decision/": {
+            "post": {
+                "operationId": "approvals_decide",
+                "summary": "Approve or reject a pending request.",
+                "tags": ["approvals"],
+                "parameters": [request_id],
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "decision": {"type": "string", "enum": ["approve", "reject"]},
+                                    "reason": {"type": "string"},
+                                },
+                                "required": ["decision"],
+                            }
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "The request after the decision.",
+                        "content": {"application/json": {"schema": approval}},
+                    },
+                    "403": _error("You may not decide this request."),
+                    "404": _error("No such request, or not yours to see."),
+                    "409": _error("Expired, or already decided the other way."),
+                },
+            }
+        },
     }
 
 
@@ -107,7 +237,7 @@ def _error(description: str) -> dict[str, Any]:
 
 def build_openapi_document(site: AgentSite, *, base_path: str = "/agents") -> dict[str, Any]:
     """Describe every endpoint of ``site`` as a POST operation under ``base_path``."""
-    components: dict[str, Any] = {"AgentError": ERROR_SCHEMA}
+    components: dict[str, Any] = {"AgentError": ERROR_SCHEMA, "ApprovalRequest": APPROVAL_SCHEMA}
     paths: dict[str, Any] = {}
     for endpoint in site:
         result: dict[str, Any] = {}
@@ -167,6 +297,7 @@ def build_openapi_document(site: AgentSite, *, base_path: str = "/agents") -> di
             },
         }
     }
+    paths.update(_approval_paths(base_path))
     return {
         "openapi": "3.1.0",
         "info": {"title": agentic_settings.API_TITLE, "version": agentic_settings.API_VERSION},

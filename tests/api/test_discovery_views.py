@@ -90,6 +90,19 @@ def test_openapi_document_is_valid_and_typed(client):
     )
 
 
+def test_openapi_describes_the_approvals_api(client):
+    document = client.get("/agents/openapi.json").json()
+    validate(document)
+    decide = document["paths"]["/agents/approvals/{request_id}/decision/"]["post"]
+    body = decide["requestBody"]["content"]["application/json"]["schema"]
+    assert body["properties"]["decision"]["enum"] == ["approve", "reject"]
+    assert set(decide["responses"]) == {"200", "403", "404", "409"}
+    listing = document["paths"]["/agents/approvals/"]["get"]
+    assert [p["name"] for p in listing["parameters"]] == ["status", "endpoint", "offset"]
+    statuses = document["components"]["schemas"]["ApprovalRequest"]["properties"]["status"]
+    assert "expired" in statuses["enum"]
+
+
 class Line(BaseModel):
     sku: str
 
