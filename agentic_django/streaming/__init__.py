@@ -1,0 +1,47 @@
+"""Streaming: event models, ``AgentStream`` and wire framing (pure Python, no Django)."""
+
+from .events import (
+    EVENT_KINDS,
+    TERMINAL_KINDS,
+    AgentEvent,
+    ApprovalRequestedEvent,
+    ApprovalResolvedEvent,
+    AutonomyChangedEvent,
+    ErrorEvent,
+    FinalEvent,
+    PartialResultEvent,
+    ThoughtEvent,
+    ToolCallCompletedEvent,
+    ToolCallStartedEvent,
+    ToolResultEvent,
+    WorkflowCheckpointEvent,
+    WorkflowStepCompleteEvent,
+    WorkflowStepStartEvent,
+    parse_event,
+)
+from .stream import AgentStream, ApprovalGate, ApprovalOutcome, ApprovalTicket, StreamClosed
+
+__all__ = [
+    "EVENT_KINDS",
+    "TERMINAL_KINDS",
+    "AgentEvent",
+    "AgentStream",
+    "ApprovalGate",
+    "ApprovalOutcome",
+    "ApprovalRequestedEvent",
+    "ApprovalResolvedEvent",
+    "ApprovalTicket",
+    "AutonomyChangedEvent",
+    "ErrorEvent",
+    "FinalEvent",
+    "PartialResultEvent",
+    "StreamClosed",
+    "ThoughtEvent",
+    "ToolCallCompletedEvent",
+    "ToolCallStartedEvent",
+    "ToolResultEvent",
+    "WorkflowCheckpointEvent",
+    "WorkflowStepCompleteEvent",
+    "WorkflowStepStartEvent",
+    "parse_event",
+]
