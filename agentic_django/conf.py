@@ -55,6 +55,15 @@ DEFAULTS: dict[str, Any] = {
     # once a dead worker's lease lapses, another worker may take the action over.
     "APPROVAL_LEASE_SECONDS": 300,
     "STREAM_KEEPALIVE_SECONDS": 15,
+    # How often a follower reads the database when the channel layer cannot tell it
+    # about new events (no layer, or the in-memory one, which stays in its process).
+    "STREAM_POLL_SECONDS": 0.25,
+    # Events stored per INSERT while a run emits faster than the database writes.
+    "STREAM_EVENT_BATCH": 200,
+    # A live run shows a sign of life this often; agentic_recover_runs fails runs
+    # silent for longer than RUN_STALE_SECONDS (their process died).
+    "RUN_HEARTBEAT_SECONDS": 30,
+    "RUN_STALE_SECONDS": 120,
     "TRACE_RETENTION_DAYS": 90,
     "CLEANUP_BATCH_SIZE": 1000,
     # 0: the pipeline's ORM work runs in Django's per-request thread (a new DB

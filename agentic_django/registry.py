@@ -16,7 +16,7 @@ from pydantic import BaseModel
 
 from .core.dependencies import Dependency, InjectionError, InjectionPlan, scan
 from .core.intent import IntentScope
-from .harness import ApprovalWorkflow, Policy
+from .harness import ApprovalWorkflow, AutonomyPolicy, Policy
 from .runtime import AgentWorkflow, LoopConfig, ToolRegistry
 
 AUTONOMY_LEVELS = ("auto", "supervised", "manual")
@@ -27,9 +27,8 @@ RESERVED_NAMES = frozenset({"health", "openapi.json", "approvals", "runs"})
 
 DATA_SAMPLES = ("values", "schema")
 
-#: Endpoint options whose machinery is not part of this release yet; passing
-#: them raises instead of being silently ignored.
-UNAVAILABLE_OPTIONS = ("streaming",)
+STREAM_TRANSPORTS = ("sse", "ndjson")
+DISCONNECT_POLICIES = ("continue", "cancel")
 
 
 class AlreadyRegistered(ImproperlyConfigured):
@@ -46,8 +45,14 @@ def _extra_injectables() -> dict[type, str]:
     from rest_framework.request import Request
 
     from .llm import LLMBackend
+    from .streaming import AgentStream
 
-    return {Request: "request", HttpRequest: "request", LLMBackend: "llm"}
+    return {
+        Request: "request",
+        HttpRequest: "request",
+        LLMBackend: "llm",
+        AgentStream: "stream",
+    }
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,11 @@ class AgentEndpointDef:
     loop_config: LoopConfig | None = None
     workflow: AgentWorkflow[Any] | None = field(default=None, compare=False)
     approval: ApprovalWorkflow | None = field(default=None, compare=False)
+    #: The default transport of ``POST <name>/stream/`` ("sse" or "ndjson"); None: not streamed.
+    streaming: str | None = None
+    #: What a client going away does to its run: "continue" (the default) or "cancel".
+    on_disconnect: str = "continue"
+    autonomy: AutonomyPolicy | None = None
     injection_plan: InjectionPlan | None = field(default=None, compare=False)
     context_data_plan: InjectionPlan | None = field(default=None, compare=False)
 
@@ -137,7 +147,9 @@ def build_endpoint(
     loop_config: LoopConfig | None = None,
     workflow: AgentWorkflow[Any] | None = None,
     approval: ApprovalWorkflow | None = None,
-    **unavailable: Any,
+    streaming: str | bool | None = None,
+    on_disconnect: str = "continue",
+    autonomy: AutonomyPolicy | None = None,
 ) -> AgentEndpointDef:
     """Validate the options of one endpoint and build its definition."""
     if not isinstance(name, str) or not ENDPOINT_NAME.match(name) or name in RESERVED_NAMES:
@@ -145,14 +157,9 @@ def build_endpoint(
             f"Invalid agent endpoint name {name!r}: use letters, digits, '_', '.' and '-' "
             f"and none of {sorted(RESERVED_NAMES)}."
         )
-    for option, value in unavailable.items():
-        if option not in UNAVAILABLE_OPTIONS:
-            raise TypeError(f"agent_endpoint() got an unexpected keyword argument {option!r}")
-        if value not in (None, False, [], ()):
-            raise ImproperlyConfigured(
-                f"Agent endpoint {name!r}: the {option!r} option is not available yet in "
-                "this version of agentic_django."
-            )
+    transport = _check_streaming(name, streaming, on_disconnect, autonomy)
+    if autonomy is not None:
+        autonomy_level = autonomy.start.value
     if autonomy_level not in AUTONOMY_LEVELS:
         raise ImproperlyConfigured(
             f"Agent endpoint {name!r}: autonomy_level must be one of {AUTONOMY_LEVELS}, "
@@ -200,6 +207,11 @@ def build_endpoint(
         )
     except InjectionError as exc:
         raise ImproperlyConfigured(f"Agent endpoint {name!r}: {exc}") from exc
+    if transport is None and any("stream" in p.uses for p in (plan, data_plan) if p):
+        raise ImproperlyConfigured(
+            f"Agent endpoint {name!r}: the handler takes an AgentStream; declare the "
+            "endpoint with streaming='sse' (or 'ndjson')."
+        )
     return AgentEndpointDef(
         name=name,
         handler=handler,
@@ -221,8 +233,33 @@ def build_endpoint(
         injection_plan=plan,
         context_data_plan=data_plan,
         approval=approval,
+        streaming=transport,
+        on_disconnect=on_disconnect,
+        autonomy=autonomy,
         **engine_options,
     )
+
+
+def _check_streaming(
+    name: str, streaming: str | bool | None, on_disconnect: str, autonomy: Any
+) -> str | None:
+    """The endpoint's stream transport (``streaming=True`` means SSE), validated."""
+    if streaming is True:
+        streaming = "sse"
+    if streaming is False:
+        streaming = None
+    if streaming is not None and streaming not in STREAM_TRANSPORTS:
+        raise ImproperlyConfigured(
+            f"Agent endpoint {name!r}: streaming must be one of {STREAM_TRANSPORTS}, "
+            f"got {streaming!r}."
+        )
+    if on_disconnect not in DISCONNECT_POLICIES:
+        raise ImproperlyConfigured(
+            f"Agent endpoint {name!r}: on_disconnect must be one of {DISCONNECT_POLICIES}."
+        )
+    if autonomy is not None and not isinstance(autonomy, AutonomyPolicy):
+        raise ImproperlyConfigured(f"Agent endpoint {name!r}: autonomy must be an AutonomyPolicy.")
+    return streaming
 
 
 def _check_engine_options(

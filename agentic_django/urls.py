@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from .api import approvals, views
+from .api import approvals, runs, views
 
 app_name = "agentic_django"
 
@@ -21,5 +21,6 @@ urlpatterns = [
         approvals.ApprovalDecisionView.as_view(),
         name="approval-decision",
     ),
+    path("runs/<str:run_id>/resume/", runs.RunResumeView.as_view(), name="run-resume"),
     re_path(r"^(?P<name>[A-Za-z0-9_][\w.-]*)/$", views.EndpointView.as_view(), name="endpoint"),
 ]

@@ -74,4 +74,15 @@ AGENTIC_DJANGO = {
 # Celery (tests.celery_app): TASK_RUNNER stays "inline" unless a test switches it;
 # scripts/integration.sh points the broker at a loopback Redis for real workers.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
+
+# Streams fan out through Redis in the integration tier, in memory otherwise.
+if env.str("REDIS_URL", default=""):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [env.str("REDIS_URL")]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CELERY_TASK_IGNORE_RESULT = True

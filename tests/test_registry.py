@@ -12,7 +12,8 @@ from agentic_django import (
     Intent,
     agents,
 )
-from agentic_django.registry import UNAVAILABLE_OPTIONS
+from agentic_django.harness import AutonomyPolicy
+from agentic_django.streaming import AgentStream
 
 
 async def handler(intent, context):
@@ -30,10 +31,39 @@ def test_duplicate_names_raise():
         site.agent_endpoint("one")(handler)
 
 
-@pytest.mark.parametrize("option", UNAVAILABLE_OPTIONS)
-def test_options_whose_machinery_is_missing_are_refused_not_ignored(option):
-    with pytest.raises(ImproperlyConfigured, match="not available yet"):
-        AgentSite().agent_endpoint("x", **{option: object()})(handler)
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"streaming": "websocket"}, "streaming must be one of"),
+        ({"streaming": "sse", "on_disconnect": "explode"}, "on_disconnect"),
+        ({"streaming": "sse", "autonomy": "auto"}, "AutonomyPolicy"),
+    ],
+)
+def test_streaming_options_are_validated(kwargs, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        AgentSite().agent_endpoint("x", **kwargs)(handler)
+
+
+def test_a_handler_taking_a_stream_needs_a_streaming_endpoint():
+    async def streams(intent: Intent, stream: AgentStream):
+        return None
+
+    with pytest.raises(ImproperlyConfigured, match="streaming='sse'"):
+        AgentSite().agent_endpoint("x")(streams)
+    site = AgentSite()
+    site.agent_endpoint("x", streaming=True)(streams)
+    assert site.get("x").streaming == "sse"
+
+
+def test_an_autonomy_policy_sets_the_starting_level():
+    site = AgentSite()
+    site.agent_endpoint("x", streaming="ndjson", autonomy=AutonomyPolicy(start="manual"))(handler)
+    endpoint = site.get("x")
+    assert (endpoint.autonomy_level, endpoint.streaming, endpoint.on_disconnect) == (
+        "manual",
+        "ndjson",
+        "continue",
+    )
 
 
 def test_unknown_options_are_a_type_error():

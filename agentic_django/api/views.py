@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from ..conf import agentic_settings
 from ..core.files import UploadedFile, UploadedFiles
 from ..registry import AgentEndpointDef, NotRegistered, agents
-from ..services import health, pipeline
+from ..services import health, pipeline, runs
 from ..services.capabilities import describe_endpoints
 from .errors import PayloadTooLarge, agent_exception_handler
 from .openapi import build_openapi_document
@@ -60,19 +60,29 @@ class EndpointView(AgentAPIView):
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         params = _validate_params(endpoint, data.get("params"))
-        outcome = await pipeline.process_intent(
-            self.site,
-            endpoint,
-            data["intent"],
-            user=request.user,
-            session_id=data.get("session_id") or None,
-            files=_uploaded_files(request),
-            request=request,
-            params=params,
-        )
+        arguments = {
+            "user": request.user,
+            "session_id": data.get("session_id") or None,
+            "files": _uploaded_files(request),
+            "request": request,
+            "params": params,
+        }
+        run_id = None
+        if endpoint.streaming is not None:
+            # Its handler expects a stream: run it as one, answer when it ends.
+            run_id, outcome = await runs.run_and_wait(
+                self.site, endpoint, data["intent"], **arguments
+            )
+        else:
+            outcome = await pipeline.process_intent(
+                self.site, endpoint, data["intent"], **arguments
+            )
         if isinstance(outcome.response, HttpResponseBase):
             return outcome.response
-        return Response(outcome.body(), status=outcome.status_code)
+        body = outcome.body()
+        if run_id is not None:
+            body["run_id"] = run_id
+        return Response(body, status=outcome.status_code)
 
 
 def _reject_oversized_body(request: Request) -> None:

@@ -203,6 +203,9 @@ class LLMCallRecord:
     error: BaseException | None = None
 
 
+#: Receives each piece of a streamed reply's text as it arrives.
+TextCallback = Callable[[str], Awaitable[None]]
+
 #: Receives each :class:`LLMCallRecord`; may be a plain or an async function.
 LLMCallObserver = Callable[[LLMCallRecord], Awaitable[None] | None]
 
@@ -213,20 +216,46 @@ async def observed_generate(
     *,
     purpose: str,
     observer: LLMCallObserver | None = None,
+    on_text: TextCallback | None = None,
 ) -> LLMResponse:
     """Call ``llm.generate(prompt)`` and report the outcome to ``observer``.
 
-    The observer sees failures too (with ``error`` set) before the exception
+    With ``on_text`` the reply is streamed instead: each piece of text is handed
+    to ``on_text`` as it arrives, and the assembled reply is returned. The
+    observer sees failures too (with ``error`` set) before the exception
     propagates unchanged.
     """
     started = time.perf_counter()
     try:
-        response = await llm.generate(prompt)
+        if on_text is None:
+            response = await llm.generate(prompt)
+        else:
+            response = await _assemble_stream(llm, prompt, on_text)
     except Exception as exc:
         await _notify(observer, llm, purpose, started, error=exc)
         raise
     await _notify(observer, llm, purpose, started, response=response)
     return response
+
+
+async def _assemble_stream(
+    llm: LLMBackend, prompt: LLMPrompt, on_text: TextCallback
+) -> LLMResponse:
+    parts: list[str] = []
+    final: LLMChunk | None = None
+    async for chunk in llm.generate_stream(prompt):
+        if chunk.content:
+            parts.append(chunk.content)
+            await on_text(chunk.content)
+        if chunk.is_final:
+            final = chunk
+    return LLMResponse(
+        content="".join(parts),
+        usage=(final.usage if final and final.usage else LLMUsage()),
+        model=llm.model_name,
+        tool_calls=list(final.tool_calls) if final else [],
+        finish_reason=final.finish_reason if final else None,
+    )
 
 
 async def _notify(

@@ -24,6 +24,7 @@ from agentic_django.llm.base import (
     LLMMessage,
     LLMPrompt,
     LLMUsage,
+    TextCallback,
     ToolCall,
     observed_generate,
 )
@@ -122,12 +123,16 @@ async def run_agentic_loop(
     on_event: EventCallback | None = None,
     approve_tool: ApproveTool | None = None,
     context: ToolContext | None = None,
+    on_text: TextCallback | None = None,
+    must_ask: Callable[[Tool], bool] | None = None,
 ) -> LoopResult:
     """Run the loop from ``prompt`` (its system text and messages) to a final answer.
 
     Raises :class:`PolicyViolation` when a policy denies a tool call,
     whatever ``budget_check`` raises (``BudgetExceeded``), and
     :class:`ToolApprovalRequired` before a tool that needs approval runs.
+    With ``on_text`` the model's replies are streamed, piece by piece; with
+    ``must_ask`` a tool not declared ``requires_approval`` may still need it.
     """
     loop = _Loop(
         llm,
@@ -143,6 +148,8 @@ async def run_agentic_loop(
         approve_tool=approve_tool,
         context=context,
     )
+    loop.on_text = on_text
+    loop.must_ask = must_ask
     return await loop.run()
 
 
@@ -223,6 +230,8 @@ class _Loop:
         self.on_event = on_event
         self.approve_tool = approve_tool
         self.context = context
+        self.on_text: TextCallback | None = None
+        self.must_ask: Callable[[Tool], bool] | None = None
         self.iteration = 0
         self.records: list[ToolCallRecord] = []
         self.input_tokens = 0
@@ -241,7 +250,7 @@ class _Loop:
             if self.budget_check is not None:
                 await self.budget_check(prompt, prompt.max_tokens)
             response = await observed_generate(
-                self.llm, prompt, purpose="loop", observer=self.observer
+                self.llm, prompt, purpose="loop", observer=self.observer, on_text=self.on_text
             )
             self.input_tokens += response.usage.input_tokens
             self.output_tokens += response.usage.output_tokens
@@ -298,7 +307,7 @@ class _Loop:
             self.policies.evaluate_tool_call(
                 tool_name=call.name, arguments=call.arguments
             ).raise_if_denied()
-        if tool.requires_approval:
+        if tool.requires_approval or (self.must_ask is not None and self.must_ask(tool)):
             approved, reason = decision if decision is not None else await self.ask(tool, call)
             if not approved:
                 detail = f": {reason}" if reason else ""

@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.exceptions import ApprovalStateError, ToolError
 from ..core.response import AgentResponse
-from ..llm import LLMMessage, LLMPrompt
+from ..llm import LLMMessage, LLMPrompt, ToolCall
 from ..runtime import (
     LoopConfig,
     LoopResult,
+    Tool,
     ToolApprovalRequired,
     ToolContext,
     resume_agentic_loop,
     run_agentic_loop,
 )
 from ..runtime.loop import STOP_FINAL_ANSWER
+from .approvals import pause_rule
 
 if TYPE_CHECKING:
     from .execution import ExecutionScope
@@ -93,20 +95,63 @@ async def run_loop(scope: ExecutionScope, instructions: Any) -> AgentResponse:
     assert tools is not None
     config = endpoint.loop_config or LoopConfig()
     prompt = build_prompt(scope, instructions)
+    stream = scope.stream
+    if stream is None:
+        return await _drive(
+            scope,
+            config,
+            lambda on_event: run_agentic_loop(
+                scope.llm(),
+                tools,
+                prompt,
+                config=config,
+                policies=scope.ledger,
+                observer=scope.observer(),
+                on_event=on_event,
+                context=tool_context(scope),
+            ),
+        )
+    rule = pause_rule(endpoint.approval, scope.intent.action.value, scope.intent.domain)
+
+    async def ask_in_stream(tool: Tool, call: ToolCall) -> bool:
+        # On a stream the person answers while the run waits; nothing is paused to storage.
+        arguments = json.dumps(call.arguments, ensure_ascii=False)[:300]
+        decision = await stream.request_approval(
+            f"Call {tool.name!r} with {arguments}",
+            owner_may_decide=rule.allow_self_approval and not stream.requires_approval,
+        )
+        return decision == "approve"
+
+    async def emit_text(text: str) -> None:
+        await stream.emit_partial(text)
+
     return await _drive(
         scope,
         config,
-        lambda on_event: run_agentic_loop(
+        lambda log: run_agentic_loop(
             scope.llm(),
             tools,
             prompt,
             config=config,
             policies=scope.ledger,
             observer=scope.observer(),
-            on_event=on_event,
+            on_event=_fan_out(log, stream.on_engine_event),
             context=tool_context(scope),
+            approve_tool=ask_in_stream,
+            on_text=emit_text,
+            must_ask=lambda tool: stream.requires_approval,
         ),
     )
+
+
+def _fan_out(
+    log: _ToolCallLog, forward: Callable[[str, dict[str, Any]], Awaitable[None]]
+) -> Callable[[str, dict[str, Any]], Awaitable[None]]:
+    async def on_event(kind: str, payload: dict[str, Any]) -> None:
+        log(kind, payload)
+        await forward(kind, payload)
+
+    return on_event
 
 
 async def resume_loop(

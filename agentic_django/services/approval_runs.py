@@ -44,7 +44,9 @@ logger = logging.getLogger("agentic_django.approvals")
 
 
 def awaits_worker(request: ApprovalRequest) -> bool:
-    """Whether a decision left something to carry out."""
+    """Whether a decision left something to carry out (mid-stream ones are their run's)."""
+    if request.kind == ApprovalKind.STREAM:
+        return False
     if request.status == ApprovalStatus.APPROVED:
         return True
     return (
@@ -83,7 +85,7 @@ def claim(pk: int, *, now: Any = None) -> ApprovalRequest | None:
     now = now or timezone.now()
     lease = now + timedelta(seconds=agentic_settings.APPROVAL_LEASE_SECONDS)
     lapsed = Q(lease_expires_at=None) | Q(lease_expires_at__lt=now)
-    requests = ApprovalRequest.objects.filter(pk=pk)
+    requests = ApprovalRequest.objects.filter(pk=pk).exclude(kind=ApprovalKind.STREAM)
     taken = requests.filter(
         Q(status=ApprovalStatus.APPROVED)
         | Q(status=ApprovalStatus.EXECUTING, lease_expires_at__lt=now)
@@ -113,16 +115,20 @@ def requeue_stalled(now: Any = None) -> int:
     """
     now = now or timezone.now()
     lease = timedelta(seconds=agentic_settings.APPROVAL_LEASE_SECONDS)
-    stalled = ApprovalRequest.objects.filter(
-        Q(status=ApprovalStatus.EXECUTING, lease_expires_at__lt=now)
-        | Q(status=ApprovalStatus.APPROVED, decided_at__lt=now - lease)
-        | Q(
-            status=ApprovalStatus.REJECTED,
-            kind=ApprovalKind.TOOL_CALL,
-            executed_at=None,
-            decided_at__lt=now - lease,
+    stalled = (
+        ApprovalRequest.objects.filter(
+            Q(status=ApprovalStatus.EXECUTING, lease_expires_at__lt=now)
+            | Q(status=ApprovalStatus.APPROVED, decided_at__lt=now - lease)
+            | Q(
+                status=ApprovalStatus.REJECTED,
+                kind=ApprovalKind.TOOL_CALL,
+                executed_at=None,
+                decided_at__lt=now - lease,
+            )
         )
-    ).values_list("pk", flat=True)
+        .exclude(kind=ApprovalKind.STREAM)
+        .values_list("pk", flat=True)
+    )
     pks = list(stalled)
     for pk in pks:
         enqueue(pk)

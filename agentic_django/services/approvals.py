@@ -279,7 +279,10 @@ def decide(request_id: str, user: Any, *, approve: bool, reason: str = "") -> Ap
         if not changed:
             return _settled(request, approve)
         transaction.on_commit(lambda: announce("decided", request, user=user))
-        if status == ApprovalStatus.APPROVED or request.kind == ApprovalKind.TOOL_CALL:
+        if request.kind == ApprovalKind.STREAM:
+            # The handler waiting in its stream carries it on, not a worker.
+            pass
+        elif status == ApprovalStatus.APPROVED or request.kind == ApprovalKind.TOOL_CALL:
             # A rejected tool call still continues: the model is told and answers.
             from .approval_runs import enqueue
 

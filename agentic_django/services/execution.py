@@ -15,6 +15,7 @@ from ..core.context import AgentContext
 from ..core.intent import Intent
 from ..core.response import AgentResponse
 from ..llm import LLMBackend, LLMCallObserver
+from ..streaming import AgentStream
 from .agent_loop import run_loop
 from .approvals import ApprovalPending, PendingApproval, pause_rule
 from .budget import BudgetedBackend, BudgetGuard
@@ -41,6 +42,8 @@ class ExecutionScope:
     recorder: CallRecorder
     guard: BudgetGuard
     record: TraceRecord
+    #: The run's event stream when the request is streamed.
+    stream: AgentStream | None = None
 
     @property
     def alias(self) -> str:

@@ -9,6 +9,7 @@ happens inside.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ from .traces import TraceRecord, record_request, summarize
 
 if TYPE_CHECKING:
     from ..registry import AgentEndpointDef, AgentSite
+    from .runs import RunContext
 
 logger = logging.getLogger("agentic_django.pipeline")
 
@@ -190,8 +192,13 @@ async def process_intent(
     files: UploadedFiles | None = None,
     request: Any = None,
     params: BaseModel | None = None,
+    run: RunContext | None = None,
 ) -> Outcome:
-    """Run ``raw`` through ``endpoint`` and record the trace and the session turn."""
+    """Run ``raw`` through ``endpoint`` and record the trace and the session turn.
+
+    With ``run`` the request is streamed: the handler gets its ``AgentStream``,
+    the engines emit their events on it, and the trace is linked to the run.
+    """
     started = time.perf_counter()
     # Without a session id there is nothing to look up: skip the thread hop.
     session = await run_db(load_session, session_id, user) if session_id else SessionState(new_id())
@@ -201,6 +208,7 @@ async def process_intent(
         endpoint_name=endpoint.name,
         intent_raw=raw,
         status=TraceStatus.COMPLETED,
+        run_pk=run.run.pk if run is not None else None,
     )
     tasks = background.new_tasks()
     recorder = CallRecorder()
@@ -226,6 +234,8 @@ async def process_intent(
         record.intent_domain = intent.domain
         record.intent_parameters = to_jsonable(intent.parameters)
         record.intent_confidence = intent.confidence
+        if run is not None:
+            run.gate.intent_key = (intent.action.value, intent.domain)
         if endpoint.intent_scope is not None and not endpoint.intent_scope.matches(intent):
             raise PolicyViolation(
                 f"Intent {intent.key!r} is not allowed on endpoint {endpoint.name!r}.",
@@ -246,6 +256,7 @@ async def process_intent(
             "tasks": tasks,
             "files": files or UploadedFiles(),
             "request": request,
+            "stream": run.stream if run is not None else None,
         }
         plan = _preparation_plan(endpoint)
         if "llm" in plan.uses:
@@ -269,6 +280,7 @@ async def process_intent(
                 recorder=recorder,
                 guard=guard,
                 record=record,
+                stream=run.stream if run is not None else None,
             )
             response = await run_engine(scope, prepared)
             response.result = validate_result(response.result, endpoint)
@@ -279,6 +291,22 @@ async def process_intent(
     except Exception as exc:
         exception = exc
         response = failure_response(exc, record)
+    except asyncio.CancelledError:
+        # A cancelled run still leaves its trace (and the LLM calls it paid for).
+        from .runs import RunCancelled
+
+        cancelled = RunCancelled("The run was cancelled.")
+        await finish_request(
+            record,
+            failure_response(cancelled, record),
+            cancelled,
+            ledger=ledger,
+            recorder=recorder,
+            session=session,
+            user=user,
+            started=started,
+        )
+        raise
     return await finish_request(
         record,
         response,

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from ..models import ExecutionTrace, LLMCall, SessionTurn
+from ..models import AgentRun, ExecutionTrace, LLMCall, SessionTurn
 from ..signals import announce
 from . import approvals
 from .approvals import PendingApproval
@@ -48,6 +48,8 @@ class TraceRecord:
     approval_request_id: int | None = None
     response_summary: str = ""
     llm_calls: list[RecordedCall] = field(default_factory=list)
+    #: The streaming run this request is (its trace and session are linked to it).
+    run_pk: int | None = None
 
 
 def summarize(value: Any) -> str:
@@ -128,6 +130,10 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
                 user_id=user_pk(user),
             )
             transaction.on_commit(lambda: announce("requested", request))
+        if record.run_pk is not None:
+            AgentRun.objects.filter(pk=record.run_pk).update(
+                trace=trace, session_id=saved_session.pk
+            )
         SessionTurn.objects.create(
             session_id=saved_session.pk,
             index=session.turn_count,

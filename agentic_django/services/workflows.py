@@ -62,7 +62,9 @@ def _workflow_of(scope: ExecutionScope) -> AgentWorkflow[Any]:
 
 async def _drive(
     scope: ExecutionScope,
-    start: Callable[[WorkflowContext, Callable[[str, dict[str, Any]], None]], Awaitable[Any]],
+    start: Callable[
+        [WorkflowContext, Callable[[str, dict[str, Any]], Awaitable[None]]], Awaitable[Any]
+    ],
 ) -> AgentResponse:
     workflow = _workflow_of(scope)
     step_context = WorkflowContext(
@@ -72,8 +74,12 @@ async def _drive(
         llm=scope.recorded_llm("workflow"),
     )
 
-    def collect(kind: str, payload: dict[str, Any]) -> None:
+    stream = scope.stream
+
+    async def collect(kind: str, payload: dict[str, Any]) -> None:
         step_context.events.append({"kind": kind, **payload})
+        if stream is not None:
+            await stream.on_engine_event(kind, payload)
 
     try:
         result = await start(step_context, collect)

@@ -230,17 +230,18 @@ def test_engine_defaults():
     assert (endpoint.tools, endpoint.loop_config, endpoint.workflow) == (None, None, None)
 
 
-@pytest.mark.parametrize("value", [True, {"approvers": ["staff"]}, ["staff"]])
-def test_streaming_is_not_available_yet(value):
-    with pytest.raises(ImproperlyConfigured, match="not available yet"):
+@pytest.mark.parametrize("value", [{"approvers": ["staff"]}, ["staff"], [], "websocket"])
+def test_streaming_takes_a_transport_name(value):
+    with pytest.raises(ImproperlyConfigured, match="streaming must be one of"):
         build(streaming=value)
-    with pytest.raises(ImproperlyConfigured, match="not available yet"):
+    with pytest.raises(ImproperlyConfigured, match="streaming must be one of"):
         AgentSite().agent_endpoint("ep", tools=[lookup], streaming=value)(handler)
 
 
-@pytest.mark.parametrize("value", [None, False, [], ()])
-def test_streaming_left_empty_is_accepted(value):
-    assert build(streaming=value).engine == "handler"
+@pytest.mark.parametrize(("value", "transport"), [(None, None), (False, None), (True, "sse")])
+def test_streaming_flags(value, transport):
+    endpoint = build(streaming=value)
+    assert (endpoint.engine, endpoint.streaming) == ("handler", transport)
 
 
 @pytest.mark.parametrize("value", [True, {"approvers": ["staff"]}, ["group:staff"]])

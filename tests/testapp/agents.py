@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from pydantic import BaseModel
 from rest_framework.permissions import IsAuthenticated
 
@@ -14,7 +16,14 @@ from agentic_django import (
     PolicyViolation,
     agents,
 )
-from agentic_django.harness import ApprovalRule, ApprovalWorkflow
+from agentic_django.harness import (
+    ApprovalRule,
+    ApprovalWorkflow,
+    AutonomyPolicy,
+    AutonomySignal,
+    EscalationRule,
+)
+from agentic_django.streaming import AgentStream
 
 TASK_LOG: list[str] = []
 
@@ -97,3 +106,60 @@ def record_group(name: str) -> None:
     from django.contrib.auth.models import Group
 
     Group.objects.get_or_create(name=name)
+
+
+# --- streaming endpoints ------------------------------------------------------------------
+
+CONFIDENCE_RULES = AutonomyPolicy(
+    rules=[EscalationRule(name="unsure", level="supervised", confidence_below=0.5)]
+)
+
+
+def _number(text: str, default: int) -> int:
+    digits = [word for word in text.split() if word.isdigit()]
+    return int(digits[0]) if digits else default
+
+
+@agents.agent_endpoint("chatty", streaming="sse", description="Streams N partial results")
+async def chatty(intent: Intent, stream: AgentStream):
+    count = _number(intent.raw, 3)
+    for index in range(count):
+        await stream.emit_partial(f"part {index}")
+    return {"parts": count}
+
+
+@agents.agent_endpoint("ask", streaming=True)
+async def ask(intent: Intent, stream: AgentStream):
+    """Asks the caller (or an approver) mid-stream; 'wait N' sets the timeout."""
+    await stream.emit_thought("About to ask")
+    decision = await stream.request_approval(
+        "Proceed with the refund?", timeout_seconds=_number(intent.raw, 30)
+    )
+    return {"decision": decision}
+
+
+@agents.agent_endpoint("escalating", streaming="ndjson", autonomy=CONFIDENCE_RULES)
+async def escalating(intent: Intent, stream: AgentStream):
+    confidence = 0.9 if "sure" in intent.raw.split() else 0.2
+    await stream.report_signal(AutonomySignal(confidence=confidence))
+    sent = await stream.confirm("Send the e-mail?", timeout_seconds=30)
+    return {"sent": sent, "level": stream.autonomy_level.value}
+
+
+@agents.agent_endpoint("crashing", streaming="sse")
+async def crashing(intent: Intent, stream: AgentStream):
+    await stream.emit_partial("working")
+    raise RuntimeError("database password is hunter2")
+
+
+@agents.agent_endpoint("private_stream", streaming="sse", permission_classes=[IsAuthenticated])
+async def private_stream(intent: Intent, stream: AgentStream):
+    await stream.emit_partial("for your eyes only")
+    return {"ok": True}
+
+
+@agents.agent_endpoint("slow", streaming="sse", on_disconnect="cancel")
+async def slow(intent: Intent, stream: AgentStream):
+    await stream.emit_partial("started")
+    await asyncio.sleep(_number(intent.raw, 30))
+    return {"finished": True}

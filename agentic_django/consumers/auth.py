@@ -1,0 +1,109 @@
+"""Authenticating a Channels connection the way the agent API's DRF views do.
+
+A consumer has no DRF view around it, so the ASGI scope is turned into a Django
+request (session cookie, ``Authorization`` header, CSRF cookie), and the
+endpoint's DRF authentication, permission and throttle classes run on it
+exactly as they would for ``POST /agents/<name>/``.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from importlib import import_module
+from typing import Any
+from urllib.parse import urlsplit
+
+from channels.db import database_sync_to_async
+from django.conf import settings
+from django.contrib.auth import get_user
+from django.core.handlers.asgi import ASGIRequest
+from django.http import HttpRequest
+from django.http.request import validate_host
+from django.utils.functional import SimpleLazyObject
+from rest_framework import exceptions
+from rest_framework.request import Request
+
+from ..api.policies import policy_classes
+
+
+class ConsumerView:
+    """What DRF permission and throttle classes see as "the view" of a consumer."""
+
+    def __init__(self, endpoint: Any = None, kwargs: dict[str, Any] | None = None) -> None:
+        self.endpoint = endpoint
+        self.kwargs = kwargs or {}
+        self.throttle_scope = getattr(endpoint, "name", None)
+
+
+def django_request(scope: dict[str, Any], body: bytes = b"") -> HttpRequest:
+    """A Django request for ``scope`` with the session and the lazy user attached."""
+    http_scope = {**scope, "type": "http", "method": scope.get("method", "GET")}
+    request = ASGIRequest(http_scope, io.BytesIO(body))
+    engine = import_module(settings.SESSION_ENGINE)
+    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    request.user = SimpleLazyObject(lambda: get_user(request))  # type: ignore[assignment]
+    return request
+
+
+def _authorize(
+    scope: dict[str, Any], body: bytes, endpoint: Any, classes: dict[str, Sequence[type] | None]
+) -> Request:
+    request = Request(
+        django_request(scope, body),
+        authenticators=[cls() for cls in policy_classes("authentication", classes["auth"])],
+    )
+    view = ConsumerView(endpoint)
+    request.user  # noqa: B018 - authenticates now, raising AuthenticationFailed here
+    for permission in policy_classes("permission", classes["permission"]):
+        if not permission().has_permission(request, view):
+            if request.authenticators and not request.successful_authenticator:
+                raise exceptions.NotAuthenticated()
+            raise exceptions.PermissionDenied()
+    for throttle_class in policy_classes("throttle", classes["throttle"]):
+        throttle = throttle_class()
+        if not throttle.allow_request(request, view):
+            raise exceptions.Throttled(throttle.wait())
+    return request
+
+
+async def authorize(scope: dict[str, Any], body: bytes = b"", endpoint: Any = None) -> Request:
+    """The authenticated DRF request, or the DRF exception a view would have raised."""
+    classes = {
+        "auth": getattr(endpoint, "authentication_classes", None),
+        "permission": getattr(endpoint, "permission_classes", None),
+        "throttle": getattr(endpoint, "throttle_classes", None),
+    }
+    request: Request = await database_sync_to_async(_authorize)(scope, body, endpoint, classes)
+    return request
+
+
+def unauthenticated_status(request_scope: dict[str, Any], endpoint: Any = None) -> int:
+    """401 when the first authenticator can challenge the client (as DRF does), else 403."""
+    classes = policy_classes("authentication", getattr(endpoint, "authentication_classes", None))
+    if classes and classes[0]().authenticate_header(django_request(request_scope)):
+        return 401
+    return 403
+
+
+def origin_allowed(scope: dict[str, Any]) -> bool:
+    """A browser's ``Origin`` must name this site (``ALLOWED_HOSTS`` or ``CSRF_TRUSTED_ORIGINS``).
+
+    Clients that send no Origin (not browsers) are let through: they cannot
+    ride on a visitor's cookies, and must authenticate like anyone else.
+    """
+    origin = next(
+        (value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"origin"),
+        None,
+    )
+    if origin is None:
+        return True
+    if origin in getattr(settings, "CSRF_TRUSTED_ORIGINS", []):
+        return True
+    parts = urlsplit(origin)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    allowed = list(settings.ALLOWED_HOSTS)
+    if not allowed and settings.DEBUG:
+        allowed = ["localhost", "127.0.0.1", "[::1]"]
+    return validate_host(parts.hostname, allowed)

@@ -1,0 +1,44 @@
+"""URL patterns of the Channels consumers, to compose with your own ASGI routing.
+
+``prefix`` is where ``agentic_django.urls`` is included (``"agents/"`` by
+default). :func:`agentic_django.asgi.get_application` puts these in front of
+Django's own ASGI application.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import re_path
+
+from .consumers import (
+    AgentSocketConsumer,
+    AgentStreamConsumer,
+    ApprovalEventsConsumer,
+    RunEventsConsumer,
+)
+
+_NAME = r"(?P<name>[A-Za-z0-9_][\w.-]*)"
+_ID = r"[A-Za-z0-9_-]{1,64}"
+
+
+def _root(prefix: str) -> str:
+    prefix = prefix.strip("/")
+    return f"^{prefix}/" if prefix else "^"
+
+
+def http_urlpatterns(prefix: str = "agents/") -> list[Any]:
+    """The streams: ``<name>/stream/``, ``runs/<id>/events/``, ``approvals/<id>/events/``."""
+    root = _root(prefix)
+    return [
+        re_path(rf"{root}runs/(?P<run_id>{_ID})/events/$", RunEventsConsumer.as_asgi()),
+        re_path(
+            rf"{root}approvals/(?P<request_id>{_ID})/events/$", ApprovalEventsConsumer.as_asgi()
+        ),
+        re_path(rf"{root}{_NAME}/stream/$", AgentStreamConsumer.as_asgi()),
+    ]
+
+
+def websocket_urlpatterns(prefix: str = "agents/") -> list[Any]:
+    """``<prefix><name>/ws/``."""
+    return [re_path(rf"{_root(prefix)}{_NAME}/ws/$", AgentSocketConsumer.as_asgi())]

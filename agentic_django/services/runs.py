@@ -1,0 +1,274 @@
+"""Streaming runs: start one, let it finish whatever happens to its client, recover lost ones.
+
+``start_run`` stores an :class:`~agentic_django.models.AgentRun`, then runs the
+pipeline in a task of its own with an :class:`AgentStream` whose events are
+stored and published (``run_store``). Transports only follow the run
+(``run_follow``), so a client that goes away stops reading, not the run —
+unless the endpoint says ``on_disconnect="cancel"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+from pydantic import BaseModel
+
+from ..conf import agentic_settings
+from ..core.exceptions import AgenticError
+from ..models import (
+    LIVE_RUN_STATES,
+    AgentRun,
+    ApprovalKind,
+    ApprovalRequest,
+    ApprovalStatus,
+    RunStatus,
+    StreamEvent,
+)
+from ..streaming import AgentStream, ErrorEvent
+from ..streaming.framing import event_json
+from .db import run_db
+from .run_store import EventWriter, process_label, publish, run_group, set_status, touch
+from .sessions import user_pk
+from .stream_approvals import StreamApprovalGate
+
+if TYPE_CHECKING:
+    from ..registry import AgentEndpointDef, AgentSite
+
+logger = logging.getLogger("agentic_django.streaming")
+
+#: Runs executing in this process, by run id (kept referenced so they are not collected).
+_live: dict[str, asyncio.Task[None]] = {}
+
+
+class RunCancelled(AgenticError):
+    """The run was cancelled (its client went away and the endpoint cancels on disconnect)."""
+
+    code = "cancelled"
+
+
+@dataclass
+class RunContext:
+    """What the pipeline needs to run a request as a stream."""
+
+    run: AgentRun
+    stream: AgentStream
+    gate: StreamApprovalGate
+    writer: EventWriter
+
+
+def _create(endpoint_name: str, user: Any, raw: str) -> AgentRun:
+    return AgentRun.objects.create(
+        endpoint_name=endpoint_name,
+        user_id=user_pk(user),
+        intent_raw=raw[:2000],
+        worker=process_label(),
+    )
+
+
+def build_context(run: AgentRun, endpoint: AgentEndpointDef) -> RunContext:
+    writer = EventWriter(run)
+    gate = StreamApprovalGate(run, endpoint)
+    stream = AgentStream(
+        writer,
+        run_id=run.run_id,
+        gate=gate,
+        autonomy=endpoint.autonomy,
+        autonomy_level=endpoint.autonomy_level,
+    )
+    return RunContext(run=run, stream=stream, gate=gate, writer=writer)
+
+
+async def start_run(
+    site: AgentSite,
+    endpoint: AgentEndpointDef,
+    raw: str,
+    *,
+    user: Any = None,
+    session_id: str | None = None,
+    params: BaseModel | None = None,
+    request: Any = None,
+) -> AgentRun:
+    """Store a new run and start executing it in this process; returns at once."""
+    run = await run_db(_create, endpoint.name, user, raw)
+    context = build_context(run, endpoint)
+    task = asyncio.create_task(
+        execute(
+            site,
+            endpoint,
+            raw,
+            context,
+            user=user,
+            session_id=session_id,
+            params=params,
+            request=request,
+        ),
+        name=f"agentic-run-{run.run_id}",
+    )
+    _live[run.run_id] = task
+    task.add_done_callback(lambda _: _live.pop(run.run_id, None))
+    return run
+
+
+async def run_and_wait(
+    site: AgentSite, endpoint: AgentEndpointDef, raw: str, *, user: Any = None, **kwargs: Any
+) -> tuple[str, Any]:
+    """Run a streaming endpoint to its end in this request; returns the run id and outcome."""
+    run = await run_db(_create, endpoint.name, user, raw)
+    outcome = await execute(site, endpoint, raw, build_context(run, endpoint), user=user, **kwargs)
+    return run.run_id, outcome
+
+
+async def execute(
+    site: AgentSite,
+    endpoint: AgentEndpointDef,
+    raw: str,
+    context: RunContext,
+    **kwargs: Any,
+) -> Any:
+    """Run the pipeline with the stream; end the stream with ``final`` or ``error``.
+
+    Returns the pipeline's :class:`~agentic_django.services.pipeline.Outcome`
+    (``None`` when cancelled).
+    """
+    from .pipeline import process_intent
+
+    run, stream = context.run, context.stream
+    heartbeat = asyncio.create_task(_heartbeat(run.pk))
+    status = RunStatus.FAILED
+    outcome = None
+    try:
+        outcome = await process_intent(site, endpoint, raw, run=context, **kwargs)
+        status = RunStatus.COMPLETED if outcome.status_code < 400 else RunStatus.FAILED
+        if not stream.closed:
+            await _emit_outcome(stream, outcome)
+    except asyncio.CancelledError:
+        status = RunStatus.CANCELLED
+        if not stream.closed:
+            await stream.emit_error("The run was cancelled.", code="cancelled", status_code=499)
+    except Exception:
+        logger.exception("Run %s of %r failed outside the pipeline", run.run_id, endpoint.name)
+        if not stream.closed:
+            await stream.emit_error("Internal server error", code="error", status_code=500)
+    finally:
+        heartbeat.cancel()
+        with contextlib.suppress(Exception):
+            await context.writer.drain()
+        await run_db(set_status, run.pk, status, finished=True)
+    return outcome
+
+
+async def _emit_outcome(stream: AgentStream, outcome: Any) -> None:
+    from django.http import HttpResponseBase
+
+    response = outcome.response
+    if isinstance(response, HttpResponseBase):
+        await stream.emit_final(
+            {"http_response": {"status": response.status_code}},
+            trace_id=outcome.trace_id,
+            session_id=outcome.session_id,
+        )
+        return
+    body = outcome.body()
+    if outcome.status_code < 400:
+        await stream.emit_final(
+            body.get("result"),
+            status=body.get("status", "completed"),
+            trace_id=outcome.trace_id,
+            session_id=outcome.session_id,
+            approval_request=body.get("approval_request"),
+        )
+    else:
+        details = body.get("details") or {}
+        await stream.emit_error(
+            body.get("error") or "Internal server error",
+            code=details.get("code") or body.get("status", "error"),
+            status_code=outcome.status_code,
+            trace_id=outcome.trace_id,
+        )
+
+
+async def _heartbeat(run_pk: int) -> None:
+    interval = float(agentic_settings.RUN_HEARTBEAT_SECONDS)
+    while True:
+        await asyncio.sleep(interval)
+        await run_db(touch, run_pk)
+
+
+def _find_visible(run_id: str, user: Any) -> AgentRun | None:
+    return AgentRun.objects.visible_to(user).filter(run_id=run_id).first()
+
+
+async def find_visible(run_id: str, user: Any) -> AgentRun | None:
+    """The run if ``user`` may read its events (its owner, or staff); else ``None``."""
+    return await run_db(_find_visible, run_id, user)
+
+
+def cancel_local(run_id: str) -> bool:
+    """Cancel a run executing in this process; False if it is not here (or already over)."""
+    task = _live.get(run_id)
+    if task is None or task.done():
+        return False
+    task.cancel()
+    return True
+
+
+async def wait_local(run_id: str) -> None:
+    """Wait for a run of this process to end (tests and shutdown)."""
+    task = _live.get(run_id)
+    if task is not None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+# --- recovery ----------------------------------------------------------------------------
+
+
+def recover_stale(stale_seconds: float | None = None, *, dry_run: bool = False) -> list[str]:
+    """Fail the live runs whose process stopped giving signs of life; returns their ids.
+
+    Each gets a final ``error`` event (code ``run_lost``), so followers end, and
+    its pending mid-stream approvals expire.
+    """
+    seconds = agentic_settings.RUN_STALE_SECONDS if stale_seconds is None else stale_seconds
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    recovered = []
+    for run in AgentRun.objects.stale(cutoff):
+        if dry_run:
+            recovered.append(run.run_id)
+            continue
+        with transaction.atomic():
+            changed = AgentRun.objects.filter(
+                pk=run.pk, status__in=LIVE_RUN_STATES, heartbeat_at__lt=cutoff
+            ).update(status=RunStatus.FAILED, finished_at=timezone.now())
+            if not changed:
+                continue
+            seq = run.last_seq + 1
+            event = ErrorEvent(
+                seq=seq,
+                message="The process running this agent stopped before it finished.",
+                code="run_lost",
+                status_code=500,
+            ).to_wire()
+            StreamEvent.objects.create(run=run, seq=seq, kind="error", payload=event)
+            AgentRun.objects.filter(pk=run.pk).update(last_seq=seq)
+            ApprovalRequest.objects.filter(
+                run=run, kind=ApprovalKind.STREAM, status=ApprovalStatus.PENDING
+            ).update(status=ApprovalStatus.EXPIRED)
+            message = {"type": "agentic.events", "events": [[seq, "error", event_json(event)]]}
+            transaction.on_commit(partial(_publish_sync, run_group(run.run_id), message))
+        recovered.append(run.run_id)
+    return recovered
+
+
+def _publish_sync(group: str, message: dict[str, Any]) -> None:
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(publish)(group, message)
