@@ -1,7 +1,7 @@
 """Admin for the audit data (sessions, turns, traces) and the code cache.
 
-Approval requests have their own module, ``admin_approvals`` (imported here so
-that admin autodiscovery registers them).
+Approval requests and streaming runs have their own modules, ``admin_approvals``
+and ``admin_runs`` (imported here so that admin autodiscovery registers them).
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import admin_approvals  # noqa: F401  (registers ApprovalRequestAdmin)
+from . import (
+    admin_approvals,  # noqa: F401  (registers ApprovalRequestAdmin)
+    admin_runs,  # noqa: F401  (registers AgentRunAdmin)
+)
 from .models import AgentSession, CodeCacheEntry, ExecutionTrace, SessionTurn
 
 

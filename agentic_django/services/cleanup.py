@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from ..conf import agentic_settings
-from ..models import AgentSession, ExecutionTrace
+from ..models import LIVE_RUN_STATES, AgentRun, AgentSession, ExecutionTrace, StreamEvent
 
 
 def delete_in_batches(queryset: models.QuerySet, *, batch_size: int, dry_run: bool = False) -> int:
@@ -39,9 +39,15 @@ def cleanup(
     size = batch_size or agentic_settings.CLEANUP_BATCH_SIZE
     now = timezone.now()
     trace_cutoff = now - timedelta(days=agentic_settings.TRACE_RETENTION_DAYS)
+    old_runs = AgentRun.objects.exclude(status__in=LIVE_RUN_STATES).filter(
+        created_at__lt=trace_cutoff
+    )
     targets = {
         "traces": ExecutionTrace.objects.older_than(trace_cutoff),
         "sessions": AgentSession.objects.expired(now),
+        # Events first, in batches: a run may hold thousands of them.
+        "stream events": StreamEvent.objects.filter(run__in=old_runs),
+        "runs": old_runs,
     }
     counts: dict[str, int] = {}
     for kind, queryset in targets.items():
