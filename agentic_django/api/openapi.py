@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 
 from ..conf import agentic_settings
+from .openapi_streams import stream_paths
 
 if TYPE_CHECKING:
     from ..registry import AgentSite
@@ -228,6 +229,11 @@ def _request_body(params: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _json_only(body: dict[str, Any]) -> dict[str, Any]:
+    """Streams take JSON only (no uploads)."""
+    return {**body, "content": {"application/json": body["content"]["application/json"]}}
+
+
 def _error(description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -298,6 +304,18 @@ def build_openapi_document(site: AgentSite, *, base_path: str = "/agents") -> di
         }
     }
     paths.update(_approval_paths(base_path))
+    paths.update(
+        stream_paths(
+            site,
+            base_path,
+            request_body=lambda endpoint: _json_only(
+                _request_body(
+                    _register(endpoint.intent_schema, components) if endpoint.intent_schema else None
+                )
+            ),
+            error=_error,
+        )
+    )
     return {
         "openapi": "3.1.0",
         "info": {"title": agentic_settings.API_TITLE, "version": agentic_settings.API_VERSION},

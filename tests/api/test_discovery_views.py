@@ -111,6 +111,29 @@ class Basket(BaseModel):
     lines: list[Line]
 
 
+def test_openapi_describes_the_streaming_routes(client):
+    document = client.get("/agents/openapi.json").json()
+    validate(document)
+    paths = document["paths"]
+    stream = paths["/agents/chatty/stream/"]["post"]
+    assert set(stream["responses"]["200"]["content"]) == {
+        "text/event-stream",
+        "application/x-ndjson",
+    }
+    assert list(stream["requestBody"]["content"]) == ["application/json"]
+    assert "/agents/echo/stream/" not in paths  # not a streaming endpoint
+    events = paths["/agents/runs/{run_id}/events/"]["get"]
+    assert [p["name"] for p in events["parameters"]] == [
+        "run_id",
+        "since",
+        "Last-Event-ID",
+        "transport",
+    ]
+    resume = paths["/agents/runs/{run_id}/resume/"]["post"]
+    assert set(resume["responses"]) == {"200", "400", "403", "404", "409"}
+    assert "/agents/approvals/{request_id}/events/" in paths
+
+
 def test_openapi_hoists_nested_models_into_components(client):
     @agents.agent_endpoint("basket", response_model=Basket)
     async def basket(intent: Intent[Basket], context):
