@@ -42,9 +42,12 @@ def test_run_list_and_filters(admin_client, big_run):
     response = admin_client.get("/admin/agentic_django/agentrun/?status__exact=completed")
     assert response.status_code == 200
     assert big_run.run_id in response.content.decode()
-    assert big_run.run_id not in admin_client.get(
-        "/admin/agentic_django/agentrun/?status__exact=running"
-    ).content.decode()
+    assert (
+        big_run.run_id
+        not in admin_client.get(
+            "/admin/agentic_django/agentrun/?status__exact=running"
+        ).content.decode()
+    )
 
 
 def test_run_page_summarises_ten_thousand_events_with_few_queries(admin_client, big_run):

@@ -304,18 +304,12 @@ def build_openapi_document(site: AgentSite, *, base_path: str = "/agents") -> di
         }
     }
     paths.update(_approval_paths(base_path))
-    paths.update(
-        stream_paths(
-            site,
-            base_path,
-            request_body=lambda endpoint: _json_only(
-                _request_body(
-                    _register(endpoint.intent_schema, components) if endpoint.intent_schema else None
-                )
-            ),
-            error=_error,
-        )
-    )
+
+    def stream_body(endpoint: Any) -> dict[str, Any]:
+        schema = endpoint.intent_schema
+        return _json_only(_request_body(_register(schema, components) if schema else None))
+
+    paths.update(stream_paths(site, base_path, request_body=stream_body, error=_error))
     return {
         "openapi": "3.1.0",
         "info": {"title": agentic_settings.API_TITLE, "version": agentic_settings.API_VERSION},

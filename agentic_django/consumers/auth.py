@@ -22,6 +22,7 @@ from django.http import HttpRequest
 from django.http.request import validate_host
 from django.utils.functional import SimpleLazyObject
 from rest_framework import exceptions
+from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
 
 from ..api.policies import policy_classes
@@ -46,11 +47,25 @@ def django_request(scope: dict[str, Any], body: bytes = b"") -> HttpRequest:
     return request
 
 
+class _UnparsedBody(BaseParser):
+    """Accepts any body and reads none of it: the consumer parses the JSON itself.
+
+    Without a parser, SessionAuthentication's CSRF check (which reads ``request.POST``
+    on a POST) fails with 415 for a body that has a content type.
+    """
+
+    media_type = "*/*"
+
+    def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
+        return {}
+
+
 def _authorize(
     scope: dict[str, Any], body: bytes, endpoint: Any, classes: dict[str, Sequence[type] | None]
 ) -> Request:
     request = Request(
         django_request(scope, body),
+        parsers=[_UnparsedBody()],
         authenticators=[cls() for cls in policy_classes("authentication", classes["auth"])],
     )
     view = ConsumerView(endpoint)
@@ -60,22 +75,39 @@ def _authorize(
             if request.authenticators and not request.successful_authenticator:
                 raise exceptions.NotAuthenticated()
             raise exceptions.PermissionDenied()
-    for throttle_class in policy_classes("throttle", classes["throttle"]):
-        throttle = throttle_class()
-        if not throttle.allow_request(request, view):
-            raise exceptions.Throttled(throttle.wait())
+    if classes["throttle"] != []:
+        _check_throttles(request, endpoint)
     return request
 
 
-async def authorize(scope: dict[str, Any], body: bytes = b"", endpoint: Any = None) -> Request:
-    """The authenticated DRF request, or the DRF exception a view would have raised."""
-    classes = {
+async def authorize(
+    scope: dict[str, Any], body: bytes = b"", endpoint: Any = None, *, throttle: bool = True
+) -> Request:
+    """The authenticated DRF request, or the DRF exception a view would have raised.
+
+    ``throttle=False`` leaves the throttle classes to :func:`check_throttles` (a
+    WebSocket counts each intent it sends, not the connection).
+    """
+    classes: dict[str, Sequence[type] | None] = {
         "auth": getattr(endpoint, "authentication_classes", None),
         "permission": getattr(endpoint, "permission_classes", None),
-        "throttle": getattr(endpoint, "throttle_classes", None),
+        "throttle": getattr(endpoint, "throttle_classes", None) if throttle else [],
     }
     request: Request = await database_sync_to_async(_authorize)(scope, body, endpoint, classes)
     return request
+
+
+def _check_throttles(request: Request, endpoint: Any) -> None:
+    view = ConsumerView(endpoint)
+    for throttle_class in policy_classes("throttle", getattr(endpoint, "throttle_classes", None)):
+        throttle = throttle_class()
+        if not throttle.allow_request(request, view):
+            raise exceptions.Throttled(throttle.wait())
+
+
+async def check_throttles(request: Request, endpoint: Any = None) -> None:
+    """Count one more request against the endpoint's throttle classes; raises ``Throttled``."""
+    await database_sync_to_async(_check_throttles)(request, endpoint)
 
 
 def unauthenticated_status(request_scope: dict[str, Any], endpoint: Any = None) -> int:
@@ -87,15 +119,16 @@ def unauthenticated_status(request_scope: dict[str, Any], endpoint: Any = None) 
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:
-    """A browser's ``Origin`` must name this site (``ALLOWED_HOSTS`` or ``CSRF_TRUSTED_ORIGINS``).
+    """A browser's ``Origin`` must be this site: the ``Host`` it connected to, a host of
+    ``ALLOWED_HOSTS`` (a ``"*"`` there does not count) or one of ``CSRF_TRUSTED_ORIGINS``.
 
-    Clients that send no Origin (not browsers) are let through: they cannot
-    ride on a visitor's cookies, and must authenticate like anyone else.
+    This is what stops another site's page from opening a socket with a
+    visitor's cookies. Clients that send no Origin (not browsers) are let
+    through: they cannot ride on a visitor's cookies, and authenticate like
+    anyone else.
     """
-    origin = next(
-        (value.decode("latin-1") for name, value in scope.get("headers", []) if name == b"origin"),
-        None,
-    )
+    headers = dict(scope.get("headers", []))
+    origin = headers.get(b"origin", b"").decode("latin-1") or None
     if origin is None:
         return True
     if origin in getattr(settings, "CSRF_TRUSTED_ORIGINS", []):
@@ -103,7 +136,9 @@ def origin_allowed(scope: dict[str, Any]) -> bool:
     parts = urlsplit(origin)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return False
-    allowed = list(settings.ALLOWED_HOSTS)
+    if parts.netloc == headers.get(b"host", b"").decode("latin-1"):
+        return True
+    allowed = [host for host in settings.ALLOWED_HOSTS if host != "*"]
     if not allowed and settings.DEBUG:
         allowed = ["localhost", "127.0.0.1", "[::1]"]
     return validate_host(parts.hostname, allowed)

@@ -31,7 +31,7 @@ from ..registry import AgentEndpointDef, NotRegistered, agents
 from ..services import runs
 from ..services.run_follow import follow
 from ..services.stream_approvals import decide_stream
-from .auth import authorize, origin_allowed
+from .auth import authorize, check_throttles, origin_allowed
 from .requests import intent_arguments
 
 logger = logging.getLogger("agentic_django.streaming")
@@ -66,7 +66,8 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
             await self.close(code=CLOSE_NOT_FOUND)
             return
         try:
-            self.request = await authorize(self.scope, endpoint=endpoint)
+            # Throttles count the intents sent (each one a run, like a POST), not connections.
+            self.request = await authorize(self.scope, endpoint=endpoint, throttle=False)
         except (exceptions.NotAuthenticated, exceptions.AuthenticationFailed):
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
@@ -124,6 +125,7 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
 
     async def on_intent(self, message: dict[str, Any]) -> None:
         assert self.endpoint is not None
+        await check_throttles(self.request, self.endpoint)
         arguments = intent_arguments(
             self.endpoint, {key: value for key, value in message.items() if key != "type"}
         )
