@@ -43,7 +43,7 @@ def django_request(scope: dict[str, Any], body: bytes = b"") -> HttpRequest:
     request = ASGIRequest(http_scope, io.BytesIO(body))
     engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    request.user = SimpleLazyObject(lambda: get_user(request))  # type: ignore[assignment]
+    request.user = SimpleLazyObject(lambda: get_user(request))
     return request
 
 
@@ -110,12 +110,14 @@ async def check_throttles(request: Request, endpoint: Any = None) -> None:
     await database_sync_to_async(_check_throttles)(request, endpoint)
 
 
-def unauthenticated_status(request_scope: dict[str, Any], endpoint: Any = None) -> int:
-    """401 when the first authenticator can challenge the client (as DRF does), else 403."""
+def challenge(request_scope: dict[str, Any], endpoint: Any = None) -> str | None:
+    """The ``WWW-Authenticate`` value for a 401, as DRF gives it: from the first
+    authentication class, if it can challenge the client (else the answer is 403)."""
     classes = policy_classes("authentication", getattr(endpoint, "authentication_classes", None))
-    if classes and classes[0]().authenticate_header(django_request(request_scope)):
-        return 401
-    return 403
+    if not classes:
+        return None
+    header = classes[0]().authenticate_header(django_request(request_scope))
+    return str(header) if header else None
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:

@@ -26,7 +26,7 @@ from ..services import runs
 from ..services.approval_watch import watch_approval
 from ..services.run_follow import follow
 from ..streaming import framing
-from .auth import authorize, unauthenticated_status
+from .auth import authorize, challenge
 from .requests import intent_arguments
 
 logger = logging.getLogger("agentic_django.streaming")
@@ -53,6 +53,9 @@ class StreamingHttpConsumer(AsyncConsumer):
         self._started = False
 
     async def http_request(self, message: dict[str, Any]) -> None:
+        if self._task is not None:
+            # Already answered (413 for a body too large): one response, no more buffering.
+            return
         chunk = message.get("body", b"")
         self._size += len(chunk)
         self._body.append(chunk)
@@ -313,7 +316,11 @@ def _error_response(
     if isinstance(exc, exceptions.APIException):
         status = exc.status_code
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
-            status = unauthenticated_status(scope, endpoint)
+            # As a DRF view does: a 401 names the scheme to authenticate with, else 403.
+            scheme = challenge(scope, endpoint)
+            status = 401 if scheme else 403
+            if scheme:
+                headers.append((b"www-authenticate", scheme.encode()))
         codes = exc.get_codes()
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers.append((b"retry-after", str(int(exc.wait)).encode()))
