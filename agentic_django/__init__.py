@@ -27,6 +27,7 @@ from .core.intent import Intent, IntentAction, IntentParser, IntentScope
 from .core.response import AgentResponse, ResponseFormatter
 from .core.tasks import AgentTasks
 from .registry import AgentEndpointDef, AgentRouter, AgentSite, AlreadyRegistered, agents
+from .streaming import AgentStream
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "AgentResponse",
     "AgentRouter",
     "AgentSite",
+    "AgentStream",
     "AgentTasks",
     "AgenticError",
     "AlreadyRegistered",
