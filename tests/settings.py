@@ -75,12 +75,24 @@ AGENTIC_DJANGO = {
 # scripts/integration.sh points the broker at a loopback Redis for real workers.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="memory://")
 
-# Streams fan out through Redis in the integration tier, in memory otherwise.
-if env.str("REDIS_URL", default=""):
+# Streams fan out in memory in the test process (each test has its own event loop,
+# which channels_redis's per-loop connections do not survive); the daphne processes
+# of the integration tests share Redis (tests/integration/test_streams_daphne.py).
+if env.str("AGENTIC_CHANNEL_LAYER_REDIS", default=""):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [env.str("REDIS_URL")]},
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": env.str("AGENTIC_CHANNEL_LAYER_REDIS"),
+                        # redis-py 8 times reads out after 5 s, as long as the layer's
+                        # blocking receive: allow longer (channels_redis issue 422).
+                        "socket_timeout": 30,
+                        "socket_connect_timeout": 5,
+                    }
+                ]
+            },
         }
     }
 else:

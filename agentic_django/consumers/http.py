@@ -143,6 +143,9 @@ class StreamingHttpConsumer(AsyncConsumer):
                 "headers": headers + (extra_headers or []),
             }
         )
+        # Servers send the headers with the first body bytes: open with a keepalive, so
+        # a client following an idle run sees the response at once, not at the first event.
+        await self.send_chunk(framing.keepalive(transport))
 
     async def send_chunk(self, data: bytes) -> None:
         await self.send({"type": "http.response.body", "body": data, "more_body": True})

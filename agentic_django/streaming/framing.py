@@ -21,8 +21,12 @@ STREAM_HEADERS = (
 
 
 def event_json(event: dict[str, Any]) -> str:
-    """Compact JSON text of a wire event."""
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text of a wire event, keys sorted.
+
+    Sorted, so an event reads the same live and replayed whatever order the
+    database keeps its keys in (PostgreSQL's ``jsonb`` reorders them).
+    """
+    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def sse_frame(kind: str, seq: int, data: str) -> bytes:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings as django_settings
 
 from agentic_django.models import AgentRun
 
@@ -74,13 +73,12 @@ def two_daphnes(transactional_db, tmp_path) -> Iterator[tuple[Daphne, Daphne]]:
     redis_url = os.environ.get("REDIS_URL", "")
     if reason or not redis_url:
         pytest.skip(reason or "needs REDIS_URL (channels_redis); run scripts/integration.sh")
-    assert "channels_redis" in django_settings.CHANNEL_LAYERS["default"]["BACKEND"]
     env = {
         **os.environ,
         "PYTHONPATH": str(ROOT),
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": worker_database_url(),
-        "REDIS_URL": redis_url,
+        "AGENTIC_CHANNEL_LAYER_REDIS": redis_url,
     }
     servers = [Daphne(tmp_path / f"daphne-{n}.log", env) for n in (1, 2)]
     try:

@@ -494,7 +494,10 @@ async def test_following_a_live_run_from_a_second_connection(user, token):
     )
     await follower.start()
     assert follower.status == 200
-    # Nothing to send yet: the run waits for its decision.
+    # The response opens with a keepalive (so the headers leave at once), then nothing:
+    # the run waits for its decision.
+    assert await follower.next_chunk() == b": keepalive\n\n"
+    assert follower.events == []
     assert await follower.communicator.receive_nothing(0.3)
 
     decided = await resume(run_id, {"decision": "approve"}, token)
