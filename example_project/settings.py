@@ -167,6 +167,29 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Agent streams fan out through the channel layer: in memory (one daphne process) by
+# default, Redis with REDIS_URL=redis://127.0.0.1:6379/0 (several processes).
+if env.str("REDIS_URL", default=""):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [
+                    {
+                        "address": env.str("REDIS_URL"),
+                        # redis-py 8 reads with a 5 s timeout by default, which cuts the
+                        # layer's 5 s blocking receive short (redis.exceptions.TimeoutError);
+                        # allow longer, yet still notice a server that went away.
+                        "socket_timeout": 30,
+                        "socket_connect_timeout": 5,
+                    }
+                ]
+            },
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -64,6 +64,7 @@ agentic_django demo
   Admin:         $BASE/admin/   (user: $ADMIN_USER  password: $ADMIN_PASSWORD)
   Approver:      user: manager  password: $ADMIN_PASSWORD  (group "managers")
   Customer:      user: ada      password: $ADMIN_PASSWORD  token: $CUSTOMER_TOKEN
+  Assistant:     $BASE/shop/assistant/   (log in as ada / $ADMIN_PASSWORD: a streamed refund)
   Endpoints:     $BASE/agents/
   OpenAPI:       $BASE/agents/openapi.json
   Health:        $BASE/agents/health/

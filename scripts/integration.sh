@@ -12,4 +12,5 @@ export DATABASE_URL CELERY_BROKER_URL REDIS_URL
 
 # The whole suite once more on PostgreSQL: the ORM code paths must hold on both databases.
 # Tests marked integration that need Redis and Celery workers run here (tests/integration/).
+scripts/chromium.sh  # headless Chromium for the browser tests (tests/example/)
 pytest -q -m "not live" -p no:cacheprovider

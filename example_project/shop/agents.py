@@ -1,7 +1,8 @@
 """Agent endpoints of the shop, discovered at startup like ``admin.py``.
 
 The endpoints run by the harness (generated code, tools, a workflow) are in
-``analyst.py``, imported below. The ones here show what works without an LLM:
+``analyst.py``, the streaming ``refunds`` endpoint in ``assistant.py``, both imported
+below. The ones here show what works without an LLM:
 typed intents (``Intent[T]``) whose payload a client can send directly as
 ``params``, intent scopes, response models, dependencies, background tasks,
 session memory, DRF permissions and plain ``HttpResponse`` results. With no LLM
@@ -38,6 +39,7 @@ from agentic_django import (
 )
 
 from . import analyst  # noqa: F401  (registers the endpoints run by the harness)
+from . import assistant as refund_assistant  # noqa: F401  (registers the refunds stream)
 from .models import Order, OrderStatus, Product
 
 analytics = logging.getLogger("shop.analytics")
