@@ -44,6 +44,9 @@ class StreamingHttpConsumer(AsyncConsumer):
 
     site = agents
     allowed_methods: tuple[str, ...] = ("GET",)
+    #: No channel of its own (Channels gives one per consumer by default): followers
+    #: subscribe with their own, and an unused one costs memory per open stream.
+    channel_layer_alias = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

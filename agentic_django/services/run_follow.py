@@ -10,6 +10,7 @@ already is. Without a shared channel layer it polls the database instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,6 +23,8 @@ from .run_store import WireEvent, channel_layer, events_after, layer_is_shared, 
 
 REPLAY_PAGE = 1000
 
+logger = logging.getLogger("agentic_django.streaming")
+
 
 class _Subscription:
     """A private channel in a group, or nothing when there is no channel layer."""
@@ -33,13 +36,22 @@ class _Subscription:
 
     async def __aenter__(self) -> _Subscription:
         if self.layer is not None:
-            self.channel = await self.layer.new_channel()
-            await self.layer.group_add(self.group, self.channel)
+            try:
+                self.channel = await self.layer.new_channel()
+                await self.layer.group_add(self.group, self.channel)
+            except Exception:
+                # Without the layer the follower still works, reading the database.
+                logger.warning("Joining %s failed; polling instead", self.group, exc_info=True)
+                self.layer = self.channel = None
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         if self.layer is not None and self.channel is not None:
-            await self.layer.group_discard(self.group, self.channel)
+            try:
+                await self.layer.group_discard(self.group, self.channel)
+            except Exception:
+                # The group entry expires on its own (the layer's group_expiry).
+                logger.warning("Leaving %s failed", self.group, exc_info=True)
 
     @property
     def shared(self) -> bool:
@@ -55,6 +67,12 @@ class _Subscription:
                 self.layer.receive(self.channel), timeout
             )
         except TimeoutError:
+            return None
+        except Exception:
+            # A layer failure (a Redis timeout or a full connection pool) costs this
+            # follower a poll interval, not its stream: the database has every event.
+            logger.warning("Receiving on %s failed", self.group, exc_info=True)
+            await asyncio.sleep(timeout)
             return None
         return message
 
