@@ -15,7 +15,7 @@ from ..conf import agentic_settings
 from ..models import ApprovalKind, ApprovalRequest, ApprovalStatus
 from . import approvals
 from .db import run_db
-from .run_follow import _Subscription
+from .run_follow import Subscription
 from .run_store import approval_group, channel_layer, publish
 
 
@@ -51,7 +51,7 @@ async def watch_approval(request_id: str, user: Any) -> AsyncIterator[dict[str, 
     Ends once the request is settled.
     """
     keepalive = float(agentic_settings.STREAM_KEEPALIVE_SECONDS)
-    async with _Subscription(approval_group(request_id)) as subscription:
+    async with Subscription(approval_group(request_id)) as subscription:
         poll = keepalive if subscription.shared else float(agentic_settings.STREAM_POLL_SECONDS)
         poll = min(poll, keepalive)
         current = await run_db(_readable, request_id, user)

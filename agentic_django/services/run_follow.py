@@ -26,7 +26,7 @@ REPLAY_PAGE = 1000
 logger = logging.getLogger("agentic_django.streaming")
 
 
-class _Subscription:
+class Subscription:
     """A private channel in a group, or nothing when there is no channel layer."""
 
     def __init__(self, group: str) -> None:
@@ -34,7 +34,7 @@ class _Subscription:
         self.layer = channel_layer()
         self.channel: str | None = None
 
-    async def __aenter__(self) -> _Subscription:
+    async def __aenter__(self) -> Subscription:
         if self.layer is not None:
             try:
                 self.channel = await self.layer.new_channel()
@@ -85,7 +85,7 @@ async def follow(run_pk: int, run_id: str, since: int = -1) -> AsyncIterator[Wir
     the run stopped without one.
     """
     keepalive = float(agentic_settings.STREAM_KEEPALIVE_SECONDS)
-    async with _Subscription(run_group(run_id)) as subscription:
+    async with Subscription(run_group(run_id)) as subscription:
         # With a shared layer the database is only a safety net; without one it is the feed.
         poll = keepalive if subscription.shared else float(agentic_settings.STREAM_POLL_SECONDS)
         poll = min(poll, keepalive)

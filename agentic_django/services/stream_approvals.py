@@ -9,6 +9,7 @@ tells it. When time runs out the default decision applies and the row becomes
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from datetime import timedelta
@@ -33,7 +34,7 @@ from ..signals import announce
 from ..streaming import ApprovalOutcome, ApprovalTicket
 from .approvals import fingerprint, may_decide, pause_rule
 from .db import run_db
-from .run_follow import _Subscription
+from .run_follow import Subscription
 from .run_store import approval_group, set_status, touch
 
 
@@ -150,21 +151,26 @@ class StreamApprovalGate:
         pk = self._requests.pop(ticket.approval_id)
         deadline = ticket.expires_at
         heartbeat = float(agentic_settings.RUN_HEARTBEAT_SECONDS)
-        async with _Subscription(approval_group(ticket.approval_id)) as subscription:
-            poll = heartbeat if subscription.shared else float(agentic_settings.STREAM_POLL_SECONDS)
-            last_touch = time.monotonic()
-            while True:
-                request = await run_db(_status, pk)
-                if request.status == ApprovalStatus.PENDING:
-                    left = (deadline - timezone.now()).total_seconds()
-                    if left <= 0:
-                        request = await run_db(_expire, pk)
-                if request.status != ApprovalStatus.PENDING:
-                    break
-                await subscription.receive(max(0.01, min(poll, left)))
-                if time.monotonic() - last_touch >= heartbeat:
-                    await run_db(touch, self.run.pk)
-                    last_touch = time.monotonic()
+        try:
+            async with Subscription(approval_group(ticket.approval_id)) as subscription:
+                poll = heartbeat if subscription.shared else agentic_settings.STREAM_POLL_SECONDS
+                last_touch = time.monotonic()
+                while True:
+                    request = await run_db(_status, pk)
+                    if request.status == ApprovalStatus.PENDING:
+                        left = (deadline - timezone.now()).total_seconds()
+                        if left <= 0:
+                            request = await run_db(_expire, pk)
+                    if request.status != ApprovalStatus.PENDING:
+                        break
+                    await subscription.receive(max(0.01, min(float(poll), left)))
+                    if time.monotonic() - last_touch >= heartbeat:
+                        await run_db(touch, self.run.pk)
+                        last_touch = time.monotonic()
+        except asyncio.CancelledError:
+            # The run was cancelled: nobody is waiting for this answer any more.
+            await run_db(_expire, pk)
+            raise
         await run_db(set_status, self.run.pk, RunStatus.RUNNING)
         decided_by = request.decided_by.get_username() if request.decided_by else None
         return ApprovalOutcome(

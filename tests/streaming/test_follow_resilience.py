@@ -70,7 +70,7 @@ async def test_a_layer_that_cannot_be_joined_means_polling(monkeypatch):
 
     layer = Unreachable()
     monkeypatch.setattr(run_store, "get_channel_layer", lambda: layer)
-    async with run_follow._Subscription("agentic.run.x") as subscription:
+    async with run_follow.Subscription("agentic.run.x") as subscription:
         assert subscription.layer is None and not subscription.shared
         assert await subscription.receive(0.01) is None
     assert layer.receives == layer.discards == 0

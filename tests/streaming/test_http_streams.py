@@ -15,7 +15,14 @@ from asgiref.testing import ApplicationCommunicator
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
-from agentic_django.models import AgentRun, ExecutionTrace, RunStatus, StreamEvent
+from agentic_django.models import (
+    AgentRun,
+    ApprovalRequest,
+    ApprovalStatus,
+    ExecutionTrace,
+    RunStatus,
+    StreamEvent,
+)
 from agentic_django.services import runs
 
 from .asgi_client import (
@@ -626,6 +633,26 @@ async def test_disconnect_cancels_a_run_that_asks_for_it(user, token):
     assert run.trace is not None
     assert run.trace.endpoint_name == "slow"
     assert run.trace.status == ExecutionTrace.Status.ERROR
+
+
+async def test_cancelling_a_run_withdraws_its_pending_question(user, token):
+    stream = await open_request(
+        "POST", "/agents/ask_or_cancel/stream/", body={"intent": "go"}, headers=token_header(token)
+    )
+    asked = (await stream.read_until("approval_requested"))[-1]
+    run_id = stream.header("x-agent-run-id")
+    await stream.disconnect()
+
+    await runs.wait_local(run_id)
+    assert (await load_run(run_id)).status == RunStatus.CANCELLED
+    request = await ApprovalRequest.objects.aget(request_id=asked.data["approval_id"])
+    assert request.status == ApprovalStatus.EXPIRED  # nobody can answer a cancelled run
+    decided = await resume(
+        run_id, {"approval_id": request.request_id, "decision": "approve"}, token
+    )
+    assert decided.status == 409
+    nothing_pending = await resume(run_id, {"decision": "approve"}, token)
+    assert nothing_pending.status == 404
 
 
 async def test_following_client_disconnect_leaves_the_run_alone(user, token):

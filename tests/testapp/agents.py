@@ -163,3 +163,9 @@ async def slow(intent: Intent, stream: AgentStream):
     await stream.emit_partial("started")
     await asyncio.sleep(_number(intent.raw, 30))
     return {"finished": True}
+
+
+@agents.agent_endpoint("ask_or_cancel", streaming="sse", on_disconnect="cancel")
+async def ask_or_cancel(intent: Intent, stream: AgentStream):
+    """Like ``ask``, but a client going away cancels the run (and its question)."""
+    return {"decision": await stream.request_approval("Proceed?", timeout_seconds=60)}
