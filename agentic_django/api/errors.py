@@ -19,13 +19,31 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
-def _first_message(detail: Any) -> str:
+def first_message(detail: Any) -> str:
+    """The first message of a DRF error detail, prefixed with its field name."""
     if isinstance(detail, dict):
         for key, value in detail.items():
-            return f"{key}: {_first_message(value)}"
+            return f"{key}: {first_message(value)}"
     if isinstance(detail, list) and detail:
-        return _first_message(detail[0])
+        return first_message(detail[0])
     return str(detail)
+
+
+def error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    """The agent API's error body for a DRF exception (views and consumers alike)."""
+    if isinstance(exc, exceptions.ValidationError):
+        return {
+            "status": "error",
+            "error": "Invalid request: " + first_message(exc.detail),
+            "code": "invalid_request",
+            "errors": exc.detail,
+        }
+    codes = exc.get_codes()
+    return {
+        "status": "error",
+        "error": first_message(exc.detail),
+        "code": codes if isinstance(codes, str) else "error",
+    }
 
 
 def agent_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -33,14 +51,8 @@ def agent_exception_handler(exc: Exception, context: dict[str, Any]) -> Response
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
-    body: dict[str, Any] = {"status": "error"}
-    if isinstance(exc, exceptions.ValidationError):
-        body["error"] = "Invalid request: " + _first_message(exc.detail)
-        body["code"] = "invalid_request"
-        body["errors"] = exc.detail
-    elif isinstance(exc, exceptions.APIException):
-        body["error"] = _first_message(exc.detail)
-        codes = exc.get_codes()
-        body["code"] = codes if isinstance(codes, str) else "error"
-    response.data = body
+    if isinstance(exc, exceptions.APIException):
+        response.data = error_body(exc)
+    else:
+        response.data = {"status": "error"}
     return response

@@ -19,7 +19,7 @@ from channels.consumer import AsyncConsumer
 from channels.exceptions import StopConsumer
 from rest_framework import exceptions
 
-from ..api.errors import PayloadTooLarge
+from ..api.errors import PayloadTooLarge, error_body
 from ..conf import agentic_settings
 from ..registry import AgentEndpointDef, NotRegistered, agents
 from ..services import runs
@@ -305,20 +305,7 @@ def _api_root(scope: dict[str, Any]) -> str:
 def _error_response(
     exc: Exception, scope: dict[str, Any], endpoint: Any
 ) -> tuple[int, dict[str, Any], list[tuple[bytes, bytes]]]:
-    from ..api.errors import _first_message
-
     headers: list[tuple[bytes, bytes]] = []
-    if isinstance(exc, exceptions.ValidationError):
-        return (
-            400,
-            {
-                "status": "error",
-                "error": "Invalid request: " + _first_message(exc.detail),
-                "code": "invalid_request",
-                "errors": exc.detail,
-            },
-            headers,
-        )
     if isinstance(exc, exceptions.APIException):
         status = exc.status_code
         if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
@@ -327,17 +314,8 @@ def _error_response(
             status = 401 if scheme else 403
             if scheme:
                 headers.append((b"www-authenticate", scheme.encode()))
-        codes = exc.get_codes()
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers.append((b"retry-after", str(int(exc.wait)).encode()))
-        return (
-            status,
-            {
-                "status": "error",
-                "error": _first_message(exc.detail),
-                "code": codes if isinstance(codes, str) else "error",
-            },
-            headers,
-        )
+        return status, error_body(exc), headers
     logger.exception("Streaming request failed", exc_info=exc)
     return 500, {"status": "error", "error": "Internal server error", "code": "error"}, headers

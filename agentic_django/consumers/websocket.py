@@ -24,7 +24,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework import exceptions
 
-from ..api.errors import _first_message
+from ..api.errors import error_body, first_message
 from ..core.exceptions import AgenticError
 from ..models import ApprovalRequest
 from ..registry import AgentEndpointDef, NotRegistered, agents
@@ -113,11 +113,8 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
         try:
             await handler(message)
         except exceptions.APIException as exc:
-            codes = exc.get_codes()
-            code = "invalid_request" if isinstance(exc, exceptions.ValidationError) else codes
-            await self.send_error(
-                code if isinstance(code, str) else "error", _first_message(exc.detail), message
-            )
+            code = error_body(exc)["code"]
+            await self.send_error(code, first_message(exc.detail), message)
         except AgenticError as exc:
             await self.send_error(exc.code, str(exc) or exc.code, message)
 

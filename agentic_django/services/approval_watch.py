@@ -16,7 +16,7 @@ from ..models import ApprovalKind, ApprovalRequest, ApprovalStatus
 from . import approvals
 from .db import run_db
 from .run_follow import Subscription
-from .run_store import approval_group, channel_layer, publish
+from .run_store import approval_group, publish_sync
 
 
 def is_settled(request: ApprovalRequest) -> bool:
@@ -75,11 +75,7 @@ async def watch_approval(request_id: str, user: Any) -> AsyncIterator[dict[str, 
 
 def announce_change(sender: Any, request: ApprovalRequest, **kwargs: Any) -> None:
     """Receiver of the approval signals: wake whoever watches ``request``."""
-    from asgiref.sync import async_to_sync
-
-    if channel_layer() is None:
-        return
-    async_to_sync(publish)(
+    publish_sync(
         approval_group(request.request_id),
         {"type": "agentic.approval", "status": str(request.status)},
     )

@@ -76,6 +76,15 @@ async def publish(group: str, message: dict[str, Any]) -> None:
         logger.warning("Publishing to %s failed", group, exc_info=True)
 
 
+def publish_sync(group: str, message: dict[str, Any]) -> None:
+    """:func:`publish` for synchronous callers (signal receivers, commands, workers)."""
+    if channel_layer() is None:
+        return
+    from asgiref.sync import async_to_sync
+
+    async_to_sync(publish)(group, message)
+
+
 def _store_batch(run_pk: int, rows: list[tuple[int, str, dict[str, Any]]]) -> None:
     with _write_lock(), transaction.atomic():
         StreamEvent.objects.bulk_create(

@@ -35,7 +35,7 @@ from ..models import (
 from ..streaming import AgentStream, ErrorEvent
 from ..streaming.framing import event_json
 from .db import run_db
-from .run_store import EventWriter, process_label, publish, run_group, set_status, touch
+from .run_store import EventWriter, process_label, publish_sync, run_group, set_status, touch
 from .sessions import user_pk
 from .stream_approvals import StreamApprovalGate
 
@@ -263,12 +263,6 @@ def recover_stale(stale_seconds: float | None = None, *, dry_run: bool = False) 
                 run=run, kind=ApprovalKind.STREAM, status=ApprovalStatus.PENDING
             ).update(status=ApprovalStatus.EXPIRED)
             message = {"type": "agentic.events", "events": [[seq, "error", event_json(event)]]}
-            transaction.on_commit(partial(_publish_sync, run_group(run.run_id), message))
+            transaction.on_commit(partial(publish_sync, run_group(run.run_id), message))
         recovered.append(run.run_id)
     return recovered
-
-
-def _publish_sync(group: str, message: dict[str, Any]) -> None:
-    from asgiref.sync import async_to_sync
-
-    async_to_sync(publish)(group, message)

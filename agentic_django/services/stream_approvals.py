@@ -79,8 +79,12 @@ def _open(
     return request
 
 
-def decision_of(request: ApprovalRequest) -> str | None:
-    """The option chosen on a settled request, or ``None`` while it is pending."""
+def decision_of(request: ApprovalRequest) -> str:
+    """The option chosen on a settled request.
+
+    Admin decides with approve or reject only: those map onto the options
+    named so, else onto the first option (approve) or the last (the refusal).
+    """
     options = list(request.action.get("options") or ("approve", "reject"))
     if isinstance(request.result, dict) and request.result.get("decision") in options:
         return str(request.result["decision"])
@@ -88,8 +92,6 @@ def decision_of(request: ApprovalRequest) -> str | None:
         return str(request.action.get("default_decision", options[-1]))
     if request.status == ApprovalStatus.REJECTED:
         return "reject" if "reject" in options else options[-1]
-    if request.status == ApprovalStatus.PENDING:
-        return None
     return "approve" if "approve" in options else options[0]
 
 
@@ -174,15 +176,11 @@ class StreamApprovalGate:
         await run_db(set_status, self.run.pk, RunStatus.RUNNING)
         decided_by = request.decided_by.get_username() if request.decided_by else None
         return ApprovalOutcome(
-            decision=decision_of(request) or ticket_default(request),
+            decision=decision_of(request),
             timed_out=request.status == ApprovalStatus.EXPIRED,
             decided_by=decided_by,
             reason=request.reason,
         )
-
-
-def ticket_default(request: ApprovalRequest) -> str:
-    return str(request.action.get("default_decision", "reject"))
 
 
 # --- deciding ----------------------------------------------------------------------------
