@@ -1,7 +1,8 @@
 """Admin for the audit data (sessions, turns, traces) and the code cache.
 
-Approval requests and streaming runs have their own modules, ``admin_approvals``
-and ``admin_runs`` (imported here so that admin autodiscovery registers them).
+Agents, approval requests and streaming runs have their own modules,
+``admin_agents``, ``admin_approvals`` and ``admin_runs`` (imported here so that
+admin autodiscovery registers them).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import (
+    admin_agents,  # noqa: F401  (registers AgentAdmin, the dashboard and the playground)
     admin_approvals,  # noqa: F401  (registers ApprovalRequestAdmin)
     admin_runs,  # noqa: F401  (registers AgentRunAdmin)
 )

@@ -64,6 +64,10 @@ DEFAULTS: dict[str, Any] = {
     # silent for longer than RUN_STALE_SECONDS (their process died).
     "RUN_HEARTBEAT_SECONDS": 30,
     "RUN_STALE_SECONDS": 120,
+    # A cache alias (of Django's CACHES) holding each agent's admin-managed settings,
+    # invalidated when they change. It must be shared by every process (Redis,
+    # Memcached, the database cache); None reads the row once per request instead.
+    "AGENT_SETTINGS_CACHE": None,
     "TRACE_RETENTION_DAYS": 90,
     "CLEANUP_BATCH_SIZE": 1000,
     # 0: the pipeline's ORM work runs in Django's per-request thread (a new DB

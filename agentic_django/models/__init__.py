@@ -1,5 +1,6 @@
 """Durable state of agentic_django: sessions, traces, LLM calls, cached code, approvals, runs."""
 
+from .agents import Agent, AgentChange, AutonomyOverride
 from .approvals import (
     ApprovalApprover,
     ApprovalDecision,
@@ -22,6 +23,8 @@ from .traces import (
 
 __all__ = [
     "LIVE_RUN_STATES",
+    "Agent",
+    "AgentChange",
     "AgentRun",
     "AgentRunQuerySet",
     "AgentSession",
@@ -32,6 +35,7 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalRequestQuerySet",
     "ApprovalStatus",
+    "AutonomyOverride",
     "CodeCacheEntry",
     "CodeCacheEntryQuerySet",
     "ExecutionTrace",
