@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from .browser import CHROMEDRIVER, CHROMIUM, missing
+
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
 
@@ -146,3 +148,34 @@ def shop(tmp_path_factory) -> Shop:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> None:
+    """Skip (fail in CI) without a browser to drive; request it before ``shop``."""
+    reason = missing()
+    if reason is not None:
+        if os.environ.get("CI"):
+            pytest.fail(f"Browser tests cannot run in CI: {reason}", pytrace=False)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def browser(chromium):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1280,1000",
+    ):
+        options.add_argument(argument)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()

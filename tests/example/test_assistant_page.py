@@ -9,87 +9,24 @@ selenium; without them the tests are skipped, or fail when ``CI`` is set.
 from __future__ import annotations
 
 import contextlib
-import os
 import re
 import socket
 import threading
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from .browser import log_in
+from .browser import wait as _wait
 from .conftest import HOST
 
-pytestmark = pytest.mark.integration
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-#: Only a guard against a hang: every wait ends as soon as the page gets there.
-WAIT_SECONDS = 60
-
-
-def _missing() -> str | None:
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return 'selenium is not installed (pip install "selenium>=4.15")'
-    absent = [str(path) for path in (CHROMIUM, CHROMEDRIVER) if not path.exists()]
-    if absent:
-        return f"{' and '.join(absent)} missing: run scripts/chromium.sh"
-    return None
-
-
-@pytest.fixture(scope="module", autouse=True)
-def chromium() -> None:
-    """Checked before the shop starts: skip (fail in CI) without a browser to drive."""
-    reason = _missing()
-    if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"Browser tests cannot run in CI: {reason}", pytrace=False)
-        pytest.skip(reason)
-
-
-@pytest.fixture
-def browser(chromium):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1280,1000",
-    ):
-        options.add_argument(argument)
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
-        yield driver
-    finally:
-        driver.quit()
-
-
-def _wait(driver, condition, message: str):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, WAIT_SECONDS).until(condition, message)
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("chromium")]
 
 
 def _log_in_and_open_assistant(driver, base: str, username: str = "ada") -> None:
-    from selenium.webdriver.common.by import By
-
-    driver.get(f"{base}/shop/assistant/")
     # Not logged in: Django's login page, which sends us back to the assistant after.
-    assert urlsplit(driver.current_url).path == "/accounts/login/"
-    driver.find_element(By.ID, "id_username").send_keys(username)
-    driver.find_element(By.ID, "id_password").send_keys("pw")
-    driver.find_element(By.ID, "login").click()
-    _wait(
-        driver,
-        lambda d: urlsplit(d.current_url).path == "/shop/assistant/",
-        "the login did not lead back to the assistant",
-    )
+    log_in(driver, base, "/shop/assistant/", username)
+    assert urlsplit(driver.current_url).path == "/shop/assistant/"
 
 
 def _ask_for_refund(driver) -> int:
