@@ -32,6 +32,11 @@ class AgentAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.playground_view),
                 name="{}_{}_playground".format(*info),
             ),
+            path(
+                "playground/trace/<str:trace_id>/",
+                self.admin_site.admin_view(self.playground_trace_view),
+                name="{}_{}_playground_trace".format(*info),
+            ),
         ]
         return extra + super().get_urls()
 
@@ -44,3 +49,8 @@ class AgentAdmin(admin.ModelAdmin):
         from .admin_playground import playground
 
         return playground(request, self)
+
+    def playground_trace_view(self, request: HttpRequest, trace_id: str) -> HttpResponse:
+        from .admin_playground import trace_link
+
+        return trace_link(request, self, trace_id)
