@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_migrate, post_save
 from django.utils.translation import gettext_lazy as _
 
 
@@ -15,11 +16,18 @@ class AgenticDjangoConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             signals,
         )
+        from .models import Agent
         from .registry import agents
+        from .services.agents import create_agent_rows, forget_saved
         from .services.approval_watch import announce_change
         from .services.llm import apply_network_guard
 
         apply_network_guard()
+        # Agent rows: one per registered endpoint after migrate (never here: no
+        # database access in ready()), and cached settings dropped on every save.
+        post_migrate.connect(create_agent_rows, sender=self, dispatch_uid="agentic-agent-rows")
+        for signal in (post_save, post_delete):
+            signal.connect(forget_saved, sender=Agent, dispatch_uid=f"agentic-agent-{id(signal)}")
         # Whoever follows an approval's events hears of every change.
         for signal in (
             signals.approval_decided,

@@ -86,6 +86,14 @@ class AgentEndpointDef:
     #: What a client going away does to its run: "continue" (the default) or "cancel".
     on_disconnect: str = "continue"
     autonomy: AutonomyPolicy | None = None
+    #: The provider model to ask for instead of the backend's own (an admin override).
+    llm_model: str = ""
+    #: Every action waits for a person: generated code, each tool call, each workflow
+    #: step, each ``confirm()`` on a stream (the admin's "manual" autonomy override).
+    approve_every_action: bool = False
+    #: The admin-managed settings merged into this definition for one request
+    #: (``services.agents.AgentSettings``); None for the definition as registered.
+    agent_settings: Any = field(default=None, compare=False)
     injection_plan: InjectionPlan | None = field(default=None, compare=False)
     context_data_plan: InjectionPlan | None = field(default=None, compare=False)
 

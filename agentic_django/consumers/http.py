@@ -21,6 +21,7 @@ from rest_framework import exceptions
 
 from ..api.errors import PayloadTooLarge, error_body
 from ..conf import agentic_settings
+from ..core.exceptions import AgenticError, http_status_for
 from ..registry import AgentEndpointDef, NotRegistered, agents
 from ..services import runs
 from ..services.approval_watch import watch_approval
@@ -317,5 +318,9 @@ def _error_response(
         if isinstance(exc, exceptions.Throttled) and exc.wait is not None:
             headers.append((b"retry-after", str(int(exc.wait)).encode()))
         return status, error_body(exc), headers
+    if isinstance(exc, AgenticError):
+        # Refused before a run started (the agent is switched off).
+        body = {"status": "error", "error": str(exc) or exc.code, "code": exc.code}
+        return http_status_for(exc), body, headers
     logger.exception("Streaming request failed", exc_info=exc)
     return 500, {"status": "error", "error": "Internal server error", "code": "error"}, headers

@@ -167,6 +167,7 @@ async def resume_agentic_loop(
     on_event: EventCallback | None = None,
     approve_tool: ApproveTool | None = None,
     context: ToolContext | None = None,
+    must_ask: Callable[[Tool], bool] | None = None,
 ) -> LoopResult:
     """Continue a loop paused by :class:`ToolApprovalRequired`.
 
@@ -192,6 +193,7 @@ async def resume_agentic_loop(
         context=context,
     )
     loop.iteration = checkpoint.iteration
+    loop.must_ask = must_ask
     turn = _last_tool_turn(loop.messages)
     if checkpoint.tool_call.id not in {call.id for call in turn}:
         raise ToolError(f"Tool call {checkpoint.tool_call.id!r} is not pending in this checkpoint")

@@ -126,6 +126,8 @@ class _Run(Generic[StateT]):
     on_event: EventCallback | None
     steps_run: list[str] = field(default_factory=list)
     approved: set[str] = field(default_factory=set)
+    #: Pause before every step, not only those declared ``require_approval``.
+    approve_every_step: bool = False
 
 
 class AgentWorkflow(Generic[StateT]):
@@ -170,13 +172,21 @@ class AgentWorkflow(Generic[StateT]):
         return register
 
     async def run(
-        self, initial_state: StateT, context: Any = None, *, on_event: EventCallback | None = None
+        self,
+        initial_state: StateT,
+        context: Any = None,
+        *,
+        on_event: EventCallback | None = None,
+        approve_every_step: bool = False,
     ) -> WorkflowResult[StateT]:
-        """Run from the start step until no step is left; :class:`WorkflowPaused` on a pause."""
+        """Run from the start step until no step is left; :class:`WorkflowPaused` on a pause.
+
+        ``approve_every_step`` pauses before each step, whatever it declares.
+        """
         if not self.steps:
             raise WorkflowError(f"Workflow {self.name!r} has no steps")
         first = self.start or next(iter(self.steps))
-        run = _Run(initial_state, context, on_event)
+        run = _Run(initial_state, context, on_event, approve_every_step=approve_every_step)
         return await self._drive(run, [first])
 
     async def resume(
@@ -186,6 +196,7 @@ class AgentWorkflow(Generic[StateT]):
         approved: bool,
         context: Any = None,
         on_event: EventCallback | None = None,
+        approve_every_step: bool = False,
     ) -> WorkflowResult[StateT]:
         """Continue a paused workflow; a rejection ends it with status ``"rejected"``."""
         if not isinstance(checkpoint, WorkflowCheckpoint):
@@ -195,7 +206,13 @@ class AgentWorkflow(Generic[StateT]):
                 f"Checkpoint belongs to workflow {checkpoint.workflow!r}, not {self.name!r}"
             )
         state = self.state_model.model_validate(checkpoint.state)
-        run = _Run(state, context, on_event, steps_run=list(checkpoint.completed_steps))
+        run = _Run(
+            state,
+            context,
+            on_event,
+            steps_run=list(checkpoint.completed_steps),
+            approve_every_step=approve_every_step,
+        )
         if not approved:
             return WorkflowResult(state, run.steps_run, STATUS_REJECTED)
         run.approved = set(checkpoint.pending)
@@ -206,7 +223,10 @@ class AgentWorkflow(Generic[StateT]):
             if len(run.steps_run) >= self.max_steps:
                 raise WorkflowError(f"Workflow {self.name!r} exceeded {self.max_steps} steps")
             steps = [self._get(name) for name in frontier]
-            if any(s.require_approval and s.name not in run.approved for s in steps):
+            if any(
+                (s.require_approval or run.approve_every_step) and s.name not in run.approved
+                for s in steps
+            ):
                 reason = f"Step(s) {', '.join(frontier)} require approval"
                 await self._pause(run, frontier, reason)
             run.approved -= set(frontier)

@@ -109,6 +109,7 @@ async def run_loop(scope: ExecutionScope, instructions: Any) -> AgentResponse:
                 observer=scope.observer(),
                 on_event=on_event,
                 context=tool_context(scope),
+                must_ask=_every_call(scope),
             ),
         )
     rule = pause_rule(endpoint.approval, scope.intent.action.value, scope.intent.domain)
@@ -185,8 +186,16 @@ async def resume_loop(
             observer=scope.observer(),
             on_event=on_event,
             context=tool_context(scope),
+            must_ask=_every_call(scope),
         ),
     )
+
+
+def _every_call(scope: ExecutionScope) -> Callable[[Tool], bool] | None:
+    """Every tool call waits for a person when an operator asked for it."""
+    if scope.every_action_needs_approval:
+        return lambda tool: True
+    return None
 
 
 async def _drive(

@@ -24,13 +24,14 @@ from django.utils import timezone
 
 from ..conf import agentic_settings
 from ..core.context import AgentContext
-from ..core.exceptions import ApprovalStateError
+from ..core.exceptions import AgentDisabled, ApprovalStateError
 from ..core.intent import Intent, IntentAction
 from ..core.response import AgentResponse
 from ..harness import BudgetPolicy
 from ..models import ApprovalKind, ApprovalRequest, ApprovalStatus, TraceStatus, new_id
 from ..registry import NotRegistered, agents
 from ..signals import announce
+from .agents import disabled_names, resolve_endpoint
 from .approvals import fingerprint
 from .budget import BudgetGuard
 from .db import run_db
@@ -85,7 +86,12 @@ def claim(pk: int, *, now: Any = None) -> ApprovalRequest | None:
     now = now or timezone.now()
     lease = now + timedelta(seconds=agentic_settings.APPROVAL_LEASE_SECONDS)
     lapsed = Q(lease_expires_at=None) | Q(lease_expires_at__lt=now)
-    requests = ApprovalRequest.objects.filter(pk=pk).exclude(kind=ApprovalKind.STREAM)
+    requests = (
+        ApprovalRequest.objects.filter(pk=pk)
+        .exclude(kind=ApprovalKind.STREAM)
+        # A switched-off agent's actions wait until it is switched on again.
+        .exclude(endpoint_name__in=disabled_names())
+    )
     taken = requests.filter(
         Q(status=ApprovalStatus.APPROVED)
         | Q(status=ApprovalStatus.EXECUTING, lease_expires_at__lt=now)
@@ -127,12 +133,38 @@ def requeue_stalled(now: Any = None) -> int:
             )
         )
         .exclude(kind=ApprovalKind.STREAM)
+        .exclude(endpoint_name__in=disabled_names())
         .values_list("pk", flat=True)
     )
     pks = list(stalled)
     for pk in pks:
         enqueue(pk)
     return len(pks)
+
+
+def _awaiting_worker(name: str) -> Any:
+    return (
+        ApprovalRequest.objects.filter(endpoint_name=name)
+        .exclude(kind=ApprovalKind.STREAM)
+        .filter(
+            Q(status=ApprovalStatus.APPROVED)
+            | Q(status=ApprovalStatus.REJECTED, kind=ApprovalKind.TOOL_CALL, executed_at=None)
+        )
+    )
+
+
+def pending_execution(name: str) -> list[int]:
+    """The decided actions of endpoint ``name`` nobody has carried out yet."""
+    return list(_awaiting_worker(name).order_by("decided_at").values_list("pk", flat=True))
+
+
+def run_waiting_inline(name: str) -> int:
+    """With the inline runner: carry out now what waited while agent ``name`` was off."""
+    done = 0
+    for pk in pending_execution(name):
+        if async_to_sync(carry_out)(pk) is not None:
+            done += 1
+    return done
 
 
 def finish(request: ApprovalRequest, *, result: Any = None, error: str = "") -> bool:
@@ -186,6 +218,11 @@ async def carry_out(pk: int) -> ApprovalRequest | None:
     heartbeat = asyncio.create_task(_keep_claim(request))
     try:
         response, trace_id = await _run(request)
+    except AgentDisabled:
+        # Switched off between the claim and the run: it waits with the others.
+        await _stop(heartbeat)
+        await run_db(release, request)
+        return None
     except DatabaseError:
         await _stop(heartbeat)
         # The database is away: give the claim back if it can be reached, so the
@@ -252,7 +289,7 @@ async def _run(request: ApprovalRequest) -> tuple[AgentResponse, str]:
     response: Any
     try:
         try:
-            endpoint = agents.get(request.endpoint_name)
+            endpoint = await resolve_endpoint(agents.get(request.endpoint_name))
         except NotRegistered:
             raise ApprovalStateError(
                 f"Endpoint {request.endpoint_name!r} is no longer registered."
@@ -288,6 +325,8 @@ async def _run(request: ApprovalRequest) -> tuple[AgentResponse, str]:
             record=record,
         )
         response = await _resume(scope, request)
+    except AgentDisabled:
+        raise
     except Exception as exc:
         exception = exc
         response = failure_response(exc, record)

@@ -123,8 +123,11 @@ async def run_codegen(scope: ExecutionScope, prepared: Any) -> AgentResponse:
 
 
 def needs_approval(scope: ExecutionScope) -> bool:
-    """Supervised endpoints run generated code only after approval when a rule matches."""
+    """Generated code waits for a person when an operator asked for it, and on
+    supervised endpoints when an approval rule matches the intent."""
     endpoint, intent = scope.endpoint, scope.intent
+    if scope.every_action_needs_approval:
+        return True
     if endpoint.autonomy_level != "supervised" or endpoint.approval is None:
         return False
     return endpoint.approval.rule_for(intent.action.value, intent.domain) is not None

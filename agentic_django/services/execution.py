@@ -17,6 +17,7 @@ from ..core.response import AgentResponse
 from ..llm import LLMBackend, LLMCallObserver
 from ..streaming import AgentStream
 from .agent_loop import run_loop
+from .agents import every_action_needs_approval
 from .approvals import ApprovalPending, PendingApproval, pause_rule
 from .budget import BudgetedBackend, BudgetGuard
 from .codegen import run_codegen
@@ -46,12 +47,21 @@ class ExecutionScope:
     stream: AgentStream | None = None
 
     @property
+    def every_action_needs_approval(self) -> bool:
+        """An operator asked for a person to approve each action of this request."""
+        return every_action_needs_approval(
+            self.endpoint, self.intent.action.value, self.intent.domain
+        )
+
+    @property
     def alias(self) -> str:
         return self.endpoint.llm_alias
 
     def llm(self) -> LLMBackend:
         """The endpoint's backend, every call checked against the budget first."""
-        backend: LLMBackend = BudgetedBackend(llm_backends[self.alias], self.guard)
+        backend: LLMBackend = BudgetedBackend(
+            llm_backends.with_model(self.alias, self.endpoint.llm_model), self.guard
+        )
         return backend
 
     def recorded_llm(self, purpose: str) -> LLMBackend:

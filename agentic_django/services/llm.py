@@ -37,6 +37,7 @@ class LLMBackends:
 
     def __init__(self) -> None:
         self._built: dict[str, LLMBackend] = {}
+        self._with_model: dict[tuple[str, str], LLMBackend] = {}
         self._overrides: dict[str, LLMBackend] = {}
 
     def configured_aliases(self) -> list[str]:
@@ -53,8 +54,22 @@ class LLMBackends:
             backend = self._built[alias] = build_backend(alias)
         return backend
 
+    def with_model(self, alias: str, model: str = "") -> LLMBackend:
+        """The backend of ``alias`` asking for ``model`` instead of its configured one.
+
+        Built from the alias's configuration with ``OPTIONS["model"]`` replaced, once
+        per process. A backend swapped in by :meth:`override` is returned as is.
+        """
+        if not model or alias in self._overrides:
+            return self[alias]
+        backend = self._with_model.get((alias, model))
+        if backend is None:
+            backend = self._with_model[alias, model] = build_backend(alias, model=model)
+        return backend
+
     def reset(self) -> None:
         self._built.clear()
+        self._with_model.clear()
 
     @contextmanager
     def override(self, alias: str, backend: LLMBackend) -> Iterator[LLMBackend]:
@@ -70,8 +85,8 @@ class LLMBackends:
                 self._overrides[alias] = previous
 
 
-def build_backend(alias: str) -> LLMBackend:
-    """Instantiate the backend configured for ``alias``."""
+def build_backend(alias: str, *, model: str = "") -> LLMBackend:
+    """Instantiate the backend configured for ``alias`` (with another ``model`` if given)."""
     config = agentic_settings.LLM_BACKENDS.get(alias)
     if config is None:
         raise LLMConfigurationError(
@@ -90,6 +105,8 @@ def build_backend(alias: str) -> LLMBackend:
             f"{exc}"
         ) from exc
     options = dict(config.get("OPTIONS", {}))
+    if model:
+        options["model"] = model
     return backend_class(**options)
 
 

@@ -24,6 +24,7 @@ from ..conf import agentic_settings
 from ..core.context import AgentContext
 from ..core.dependencies import InjectionPlan, Solver
 from ..core.exceptions import (
+    AgentDisabled,
     AgenticError,
     ApprovalRequired,
     BudgetExceeded,
@@ -38,6 +39,7 @@ from ..core.tasks import AgentTasks
 from ..harness import BudgetPolicy
 from ..models import TraceStatus, new_id
 from . import background
+from .agents import every_action_needs_approval, resolve_endpoint
 from .approvals import ApprovalPending
 from .budget import BudgetedBackend, BudgetGuard
 from .db import run_db
@@ -92,6 +94,8 @@ def _status_for_error(exc: BaseException) -> str:
         return TraceStatus.BUDGET_EXCEEDED
     if isinstance(exc, ApprovalRequired):
         return TraceStatus.PENDING_APPROVAL
+    if isinstance(exc, AgentDisabled):
+        return TraceStatus.AGENT_DISABLED
     return TraceStatus.ERROR
 
 
@@ -200,6 +204,10 @@ async def process_intent(
     the engines emit their events on it, and the trace is linked to the run.
     """
     started = time.perf_counter()
+    try:
+        endpoint = await resolve_endpoint(endpoint)
+    except AgentDisabled as exc:
+        return await refuse(endpoint, raw, exc, user=user, session_id=session_id)
     # Without a session id there is nothing to look up: skip the thread hop.
     session = await run_db(load_session, session_id, user) if session_id else SessionState(new_id())
     trace_id = new_id()
@@ -217,6 +225,8 @@ async def process_intent(
     exception: BaseException | None = None
     response: AgentResponse | HttpResponseBase
     try:
+        if endpoint.agent_settings.overrides():
+            record.harness_report["agent_overrides"] = endpoint.agent_settings.overrides()
         ledger = PolicyLedger.for_endpoint(endpoint.policies)
         guard = BudgetGuard(
             ledger.find(BudgetPolicy),
@@ -236,6 +246,8 @@ async def process_intent(
         record.intent_confidence = intent.confidence
         if run is not None:
             run.gate.intent_key = (intent.action.value, intent.domain)
+            if every_action_needs_approval(endpoint, intent.action.value, intent.domain):
+                run.stream.require_approval()
         if endpoint.intent_scope is not None and not endpoint.intent_scope.matches(intent):
             raise PolicyViolation(
                 f"Intent {intent.key!r} is not allowed on endpoint {endpoint.name!r}.",
@@ -261,7 +273,9 @@ async def process_intent(
         plan = _preparation_plan(endpoint)
         if "llm" in plan.uses:
             values["llm"] = RecordingBackend(
-                BudgetedBackend(llm_backends[endpoint.llm_alias], guard),
+                BudgetedBackend(
+                    llm_backends.with_model(endpoint.llm_alias, endpoint.llm_model), guard
+                ),
                 recorder,
                 endpoint.llm_alias,
                 "handler",
@@ -317,6 +331,37 @@ async def process_intent(
         user=user,
         started=started,
         tasks=tasks,
+    )
+
+
+async def refuse(
+    endpoint: AgentEndpointDef,
+    raw: str,
+    exc: AgenticError,
+    *,
+    user: Any = None,
+    session_id: str | None = None,
+) -> Outcome:
+    """Record a request refused before it ran (its agent is switched off)."""
+    started = time.perf_counter()
+    # Only for its redaction: the stored intent keeps no personal data.
+    ledger = PolicyLedger.for_endpoint(endpoint.policies)
+    session = await run_db(load_session, session_id, user) if session_id else SessionState(new_id())
+    record = TraceRecord(
+        trace_id=new_id(),
+        endpoint_name=endpoint.name,
+        intent_raw=ledger.redact(raw),
+        status=TraceStatus.COMPLETED,
+    )
+    return await finish_request(
+        record,
+        failure_response(exc, record),
+        exc,
+        ledger=ledger,
+        recorder=CallRecorder(),
+        session=session,
+        user=user,
+        started=started,
     )
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from pydantic import BaseModel
 
 from ..conf import agentic_settings
-from ..core.exceptions import AgenticError
+from ..core.exceptions import AgentDisabled, AgenticError
 from ..models import (
     LIVE_RUN_STATES,
     AgentRun,
@@ -34,6 +34,7 @@ from ..models import (
 )
 from ..streaming import AgentStream, ErrorEvent
 from ..streaming.framing import event_json
+from .agents import resolve_endpoint
 from .db import run_db
 from .run_store import EventWriter, process_label, publish_sync, run_group, set_status, touch
 from .sessions import user_pk
@@ -96,7 +97,18 @@ async def start_run(
     params: BaseModel | None = None,
     request: Any = None,
 ) -> AgentRun:
-    """Store a new run and start executing it in this process; returns at once."""
+    """Store a new run and start executing it in this process; returns at once.
+
+    A switched-off agent starts nothing: its refusal is traced and
+    :class:`~agentic_django.core.exceptions.AgentDisabled` raised.
+    """
+    try:
+        endpoint = await resolve_endpoint(endpoint)
+    except AgentDisabled as exc:
+        from .pipeline import refuse
+
+        await refuse(endpoint, raw, exc, user=user, session_id=session_id)
+        raise
     run = await run_db(_create, endpoint.name, user, raw)
     context = build_context(run, endpoint)
     task = asyncio.create_task(
@@ -120,7 +132,18 @@ async def start_run(
 async def run_and_wait(
     site: AgentSite, endpoint: AgentEndpointDef, raw: str, *, user: Any = None, **kwargs: Any
 ) -> tuple[str, Any]:
-    """Run a streaming endpoint to its end in this request; returns the run id and outcome."""
+    """Run a streaming endpoint to its end in this request; returns the run id and outcome.
+
+    A switched-off agent starts no run: the id is None and the outcome its refusal.
+    """
+    try:
+        endpoint = await resolve_endpoint(endpoint)
+    except AgentDisabled as exc:
+        from .pipeline import refuse
+
+        return None, await refuse(
+            endpoint, raw, exc, user=user, session_id=kwargs.get("session_id")
+        )
     run = await run_db(_create, endpoint.name, user, raw)
     outcome = await execute(site, endpoint, raw, build_context(run, endpoint), user=user, **kwargs)
     return run.run_id, outcome

@@ -38,7 +38,12 @@ def initial_state(state_model: type[BaseModel], prepared: Any) -> BaseModel:
 async def run_workflow(scope: ExecutionScope, prepared: Any) -> AgentResponse:
     workflow = _workflow_of(scope)
     state = initial_state(workflow.state_model, prepared)
-    return await _drive(scope, lambda ctx, collect: workflow.run(state, ctx, on_event=collect))
+    return await _drive(
+        scope,
+        lambda ctx, collect: workflow.run(
+            state, ctx, on_event=collect, approve_every_step=scope.every_action_needs_approval
+        ),
+    )
 
 
 async def resume_workflow(scope: ExecutionScope, action: dict[str, Any]) -> AgentResponse:
@@ -48,7 +53,11 @@ async def resume_workflow(scope: ExecutionScope, action: dict[str, Any]) -> Agen
     return await _drive(
         scope,
         lambda ctx, collect: workflow.resume(
-            checkpoint, approved=True, context=ctx, on_event=collect
+            checkpoint,
+            approved=True,
+            context=ctx,
+            on_event=collect,
+            approve_every_step=scope.every_action_needs_approval,
         ),
     )
 

@@ -102,6 +102,7 @@ class AgentStream:
         self._autonomy = autonomy
         self._start = AutonomyLevel(autonomy.start if autonomy else autonomy_level)
         self._level = self._start
+        self._approval_required = False
         self._next_seq = 0
         self._closed = False
 
@@ -122,8 +123,13 @@ class AgentStream:
 
     @property
     def requires_approval(self) -> bool:
-        """True once a signal escalated the run above its starting level (see the class)."""
-        return self._level.rank > self._start.rank
+        """True once a signal escalated the run above its starting level (see the class),
+        or once :meth:`require_approval` was called."""
+        return self._approval_required or self._level.rank > self._start.rank
+
+    def require_approval(self) -> None:
+        """From now on, as after an escalation, every action of the run waits for a person."""
+        self._approval_required = True
 
     # --- emitting ----------------------------------------------------------------------
 

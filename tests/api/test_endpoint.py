@@ -212,9 +212,10 @@ def test_the_direct_handler_path_makes_a_small_constant_number_of_queries(
     client, django_assert_max_num_queries
 ):
     session_id = post(client, "echo", {"intent": "first"}).json()["session_id"]
-    # load session, update session, insert trace, insert turn (+ savepoints in tests)
-    with django_assert_max_num_queries(6):
+    # read the agent's settings, load session, update session, insert trace, insert turn
+    # (+ savepoints in tests)
+    with django_assert_max_num_queries(7):
         response = post(client, "echo", {"intent": "second", "session_id": session_id})
     assert response.status_code == 200
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         post(client, "echo", {"intent": "third"})

@@ -11,6 +11,7 @@ import asyncio
 import json
 
 import pytest
+from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.test import Client
 from rest_framework.authtoken.models import Token
@@ -726,3 +727,27 @@ async def test_oversized_body_in_chunks_gets_one_413():
     assert await communicator.receive_nothing(0.3)
     await stream.close()
     assert await run_count() == 0
+
+
+# --- the agent's switch -------------------------------------------------------------------
+
+
+def _switch(name: str, enabled: bool) -> None:
+    from agentic_django.models import Agent
+    from agentic_django.services.agents import set_enabled
+
+    set_enabled(Agent.objects.filter(name=name), enabled, user=None, via="test")
+
+
+async def test_a_switched_off_agent_refuses_its_stream_with_503_and_starts_no_run():
+    await sync_to_async(_switch)("chatty", False)
+    response = await post("/agents/chatty/stream/", {"intent": "give 3"})
+    body = assert_error(response, 503, "agent_disabled")
+    assert "chatty" in body["error"]
+    assert await run_count() == 0
+    trace = await ExecutionTrace.objects.aget(endpoint_name="chatty")
+    assert (trace.status, trace.intent_raw) == ("agent_disabled", "give 3")
+
+    await sync_to_async(_switch)("chatty", True)
+    response = await post("/agents/chatty/stream/", {"intent": "give 1"})
+    assert [event.kind for event in response.sse()] == ["partial_result", "final"]

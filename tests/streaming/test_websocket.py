@@ -699,3 +699,25 @@ async def test_every_intent_on_a_socket_counts_against_the_endpoints_throttle(
     await other.send_json_to({"type": "subscribe", "run_id": "0" * 32})
     assert (await error_reply(other))["code"] == "not_found"
     assert await sync_to_async(AgentRun.objects.count)() == 2
+
+
+def _switch(name: str, enabled: bool) -> None:
+    from agentic_django.models import Agent
+    from agentic_django.services.agents import set_enabled
+
+    set_enabled(Agent.objects.filter(name=name), enabled, user=None, via="test")
+
+
+async def test_a_switched_off_agent_answers_an_intent_with_an_error_and_keeps_the_socket(
+    open_socket, token
+):
+    socket = await connected(open_socket, "chatty", auth(token))
+    await sync_to_async(_switch)("chatty", False)
+    await socket.send_json_to({"type": "intent", "intent": "give 2"})
+    message = await receive(socket)
+    assert (message["type"], message["code"]) == ("error", "agent_disabled")
+    assert not await AgentRun.objects.filter(endpoint_name="chatty").aexists()
+
+    await sync_to_async(_switch)("chatty", True)
+    _, events = await run_to_end(socket, "give 1")
+    assert [event["kind"] for event in events] == ["partial_result", "final"]
