@@ -46,7 +46,13 @@ managers, _ = Group.objects.get_or_create(name="managers")
 managers.permissions.set(
     Permission.objects.filter(
         content_type__app_label="agentic_django",
-        codename__in=["approve_approvalrequest", "view_approvalrequest", "view_executiontrace"],
+        codename__in=[
+            "approve_approvalrequest",
+            "view_approvalrequest",
+            "view_executiontrace",
+            "view_agent",
+            "toggle_agent",
+        ],
     )
 )
 account("manager", "manager@example.com", is_staff=True).groups.add(managers)
@@ -69,6 +75,12 @@ agentic_django demo
   OpenAPI:       $BASE/agents/openapi.json
   Health:        $BASE/agents/health/
   API token:     $TOKEN
+
+Operate the agents in admin ($BASE/admin/agentic_django/agent/):
+  switch one off (action "Switch off"): its requests answer 503 agent_disabled;
+  set "analytics" to autonomy "manual": its generated code then waits for approval;
+  Usage dashboard: $BASE/admin/agentic_django/agent/dashboard/   (LLM cost per agent per day)
+  Playground:      $BASE/admin/agentic_django/agent/playground/  (try any agent, watch its stream)
 
 Try (traces appear in admin under "Execution traces"):
   curl -s -H '$AUTH' $BASE/agents/

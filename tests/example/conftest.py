@@ -43,10 +43,24 @@ print(json.dumps({u.username: Token.objects.create(user=u).key for u in (staff, 
 
 
 class Shop:
-    def __init__(self, base: str, tokens: dict[str, str], database: Path) -> None:
+    def __init__(
+        self, base: str, tokens: dict[str, str], database: Path, env: dict[str, str]
+    ) -> None:
         self.base = base
         self.tokens = tokens
         self.database = database
+        self.env = env
+
+    def python(self, script: str, *args: str) -> str:
+        """Run ``script`` (which calls ``django.setup()``) against the shop's database."""
+        return subprocess.run(
+            [sys.executable, "-c", script, *args],
+            cwd=ROOT,
+            env=self.env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
     def post(self, endpoint: str, body: dict, user: str | None = None) -> tuple[int, dict]:
         return self.call(f"/agents/{endpoint}/", body, user)
@@ -139,7 +153,7 @@ def shop(tmp_path_factory) -> Shop:
     base = f"http://{HOST}:{port}"
     try:
         _wait_until_serving(base, server, log)
-        yield Shop(base, tokens, database)
+        yield Shop(base, tokens, database, env)
     finally:
         for process in (server, worker):
             process.terminate()
