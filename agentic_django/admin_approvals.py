@@ -9,11 +9,8 @@ runner the action is carried out at once (``approval_runs.run_decided_sync``).
 
 from __future__ import annotations
 
-import builtins
 import json
-import keyword
 import logging
-import re
 from collections import Counter
 from typing import Any
 
@@ -41,7 +38,7 @@ from django.utils.translation import ngettext
 from .core.exceptions import ApprovalStateError
 from .core.exceptions import PermissionDenied as ApprovalPermissionDenied
 from .models import ApprovalDecision, ApprovalKind, ApprovalRequest, ApprovalStatus
-from .services import approval_runs, approvals
+from .services import approval_runs, approvals, highlight
 
 logger = logging.getLogger("agentic_django.approvals")
 
@@ -49,46 +46,12 @@ EMPTY = "—"
 
 # --- rendering the stored action -------------------------------------------------------
 
-_PYTHON_TOKEN = re.compile(
-    r"""
-    (?P<comment>\#[^\n]*)
-    | (?P<string>(?:[rRbBuUfF]{1,2})?
-        (?:'''[\s\S]*?(?:'''|\Z) | \"\"\"[\s\S]*?(?:\"\"\"|\Z)
-         | '(?:\\.|[^'\\\n])*'? | "(?:\\.|[^"\\\n])*"?))
-    | (?P<number>\b\d[\d_]*(?:\.\d*)?(?:[eE][+-]?\d+)?[jJ]?\b)
-    | (?P<name>[A-Za-z_]\w*)
-    """,
-    re.VERBOSE,
-)
-_KEYWORDS = frozenset(keyword.kwlist)
-_BUILTINS = frozenset(name for name in dir(builtins) if not name.startswith("_"))
-
 
 def highlight_python(code: str) -> SafeString:
-    """``code`` escaped, with spans for keywords, builtins, strings, numbers and comments."""
-    pieces: list[tuple[str, str]] = []
-    position = 0
-    for match in _PYTHON_TOKEN.finditer(code):
-        kind, text = match.lastgroup or "", match.group()
-        if kind == "name":
-            kind = "kw" if text in _KEYWORDS else "builtin" if text in _BUILTINS else ""
-        if not kind:
-            continue  # left in the plain text between tokens
-        pieces.append(("", code[position : match.start()]))
-        pieces.append((kind, text))
-        position = match.end()
-    pieces.append(("", code[position:]))
-    body = format_html_join(
-        "",
-        "{}",
-        (
-            (format_html('<span class="tok-{}">{}</span>', kind, text) if kind else text,)
-            for kind, text in pieces
-            if text
-        ),
-    )
+    """The stored code, highlighted (one highlighter for every admin page)."""
     return format_html(
-        '<pre class="approval-code"><code class="language-python">{}</code></pre>', body
+        '<pre class="approval-code"><code class="language-python">{}</code></pre>',
+        highlight.highlight_python(code),
     )
 
 
