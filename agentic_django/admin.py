@@ -1,8 +1,8 @@
-"""Admin for the audit data (sessions, turns, traces) and the code cache.
+"""Admin for the audit data of sessions (and their turns) and the code cache.
 
-Agents, approval requests and streaming runs have their own modules,
-``admin_agents``, ``admin_approvals`` and ``admin_runs`` (imported here so that
-admin autodiscovery registers them).
+Agents, approval requests, streaming runs and traces have their own modules,
+``admin_agents``, ``admin_approvals``, ``admin_runs`` and ``admin_traces``
+(imported here so that admin autodiscovery registers them).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from . import (
     admin_agents,  # noqa: F401  (registers AgentAdmin, the dashboard and the playground)
     admin_approvals,  # noqa: F401  (registers ApprovalRequestAdmin)
     admin_runs,  # noqa: F401  (registers AgentRunAdmin)
+    admin_traces,  # noqa: F401  (registers ExecutionTraceAdmin and LLMCallAdmin)
 )
-from .models import AgentSession, CodeCacheEntry, ExecutionTrace, SessionTurn
+from .models import AgentSession, CodeCacheEntry, SessionTurn
 
 
 class ReadOnlyAdminMixin:
@@ -74,104 +75,6 @@ class AgentSessionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description=_("context"))
     def context_pretty(self, obj: AgentSession) -> str:
         return format_html("<pre>{}</pre>", json.dumps(obj.context, indent=2, sort_keys=True))
-
-
-@admin.register(ExecutionTrace)
-class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = (
-        "created_at",
-        "endpoint_name",
-        "status",
-        "user",
-        "intent_short",
-        "intent_action",
-        "intent_domain",
-        "duration_ms",
-        "cost_usd",
-    )
-    list_filter = ("status", "endpoint_name", ("created_at", admin.DateFieldListFilter))
-    search_fields = ("intent_raw", "trace_id")
-    list_select_related = ("user",)
-    date_hierarchy = "created_at"
-    show_full_result_count = False
-    fieldsets = (
-        (
-            None,
-            {
-                "fields": (
-                    "trace_id",
-                    "endpoint_name",
-                    "status",
-                    "user",
-                    "session",
-                    "created_at",
-                    "duration_ms",
-                )
-            },
-        ),
-        (
-            _("Intent"),
-            {
-                "fields": (
-                    "intent_raw",
-                    "intent_action",
-                    "intent_domain",
-                    "intent_parameters_pretty",
-                    "intent_confidence",
-                )
-            },
-        ),
-        (_("Outcome"), {"fields": ("result_pretty", "error", "error_type")}),
-        (
-            _("Harness"),
-            {
-                "fields": (
-                    "generated_code",
-                    "reasoning",
-                    "policy_evaluations_pretty",
-                    "tool_calls_pretty",
-                    "harness_report_pretty",
-                    "checkpoint_pretty",
-                )
-            },
-        ),
-        (_("LLM usage"), {"fields": ("input_tokens", "output_tokens", "cost_usd")}),
-    )
-    readonly_fields = tuple(name for _title, options in fieldsets for name in options["fields"])
-
-    @admin.display(description=_("intent"))
-    def intent_short(self, obj: ExecutionTrace) -> str:
-        return obj.intent_raw if len(obj.intent_raw) <= 80 else obj.intent_raw[:77] + "..."
-
-    @staticmethod
-    def _pretty(value: Any) -> str:
-        return format_html(
-            "<pre>{}</pre>", json.dumps(value, indent=2, sort_keys=True, default=str)
-        )
-
-    @admin.display(description=_("parameters"))
-    def intent_parameters_pretty(self, obj: ExecutionTrace) -> str:
-        return self._pretty(obj.intent_parameters)
-
-    @admin.display(description=_("result"))
-    def result_pretty(self, obj: ExecutionTrace) -> str:
-        return self._pretty(obj.result)
-
-    @admin.display(description=_("policy evaluations"))
-    def policy_evaluations_pretty(self, obj: ExecutionTrace) -> str:
-        return self._pretty(obj.policy_evaluations)
-
-    @admin.display(description=_("tool calls"))
-    def tool_calls_pretty(self, obj: ExecutionTrace) -> str:
-        return self._pretty(obj.tool_calls)
-
-    @admin.display(description=_("harness report"))
-    def harness_report_pretty(self, obj: ExecutionTrace) -> str:
-        return self._pretty(obj.harness_report)
-
-    @admin.display(description=_("checkpoint"))
-    def checkpoint_pretty(self, obj: ExecutionTrace) -> str:
-        return self._pretty(obj.checkpoint)
 
 
 @admin.register(CodeCacheEntry)
