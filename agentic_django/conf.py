@@ -68,8 +68,16 @@ DEFAULTS: dict[str, Any] = {
     # invalidated when they change. It must be shared by every process (Redis,
     # Memcached, the database cache); None reads the row once per request instead.
     "AGENT_SETTINGS_CACHE": None,
+    # Retention applied by agentic_cleanup. Finished runs (with their events) and LLM
+    # calls made outside any trace follow TRACE_RETENTION_DAYS unless set (None).
+    # An LLM call recorded on a trace always goes with its trace.
     "TRACE_RETENTION_DAYS": 90,
+    "RUN_RETENTION_DAYS": None,
+    "LLM_CALL_RETENTION_DAYS": None,
     "CLEANUP_BATCH_SIZE": 1000,
+    # How long each check of the health endpoint (database, channel layer, broker,
+    # sandbox) may take; they run at once, so this bounds the whole report.
+    "HEALTH_TIMEOUT_SECONDS": 2,
     # 0: the pipeline's ORM work runs in Django's per-request thread (a new DB
     # connection per request under ASGI). N > 0: on a shared pool of N threads
     # whose connections persist for CONN_MAX_AGE.

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from django.core import checks
 from django.test import override_settings
 
@@ -126,3 +127,239 @@ def test_a_workflow_without_steps_is_reported():
 
         messages = agentic_checks.check_endpoints()
     assert [m.id for m in messages if "no steps" in m.msg] == [agentic_checks.E004_BAD_ENDPOINT]
+
+
+# --- settings added for operations ----------------------------------------------------------
+
+
+@override_settings(
+    AGENTIC_DJANGO={
+        "RUN_RETENTION_DAYS": 0,
+        "LLM_CALL_RETENTION_DAYS": None,
+        "HEALTH_TIMEOUT_SECONDS": "2",
+    }
+)
+def test_retention_and_health_timeout_values_are_checked():
+    messages = agentic_checks.check_settings()
+    assert [m.msg for m in messages if m.id == agentic_checks.E002_BAD_SETTING_VALUE] == [
+        "AGENTIC_DJANGO['RUN_RETENTION_DAYS'] must be a positive integer, got 0.",
+        "AGENTIC_DJANGO['HEALTH_TIMEOUT_SECONDS'] must be a positive number, got '2'.",
+    ]
+
+
+@override_settings(AGENTIC_DJANGO={"HEALTH_TIMEOUT_SECONDS": 0.5, "RUN_RETENTION_DAYS": 7})
+def test_fractional_health_timeouts_and_set_retentions_are_accepted():
+    assert agentic_checks.check_settings() == []
+
+
+@override_settings(AGENTIC_DJANGO={"INTENT_PARSER_LLM": "parser", "LLM_BACKENDS": {}})
+def test_the_intent_parser_alias_must_be_configured():
+    messages = [
+        m
+        for m in agentic_checks.check_llm_backends()
+        if m.id == agentic_checks.E006_UNKNOWN_LLM_ALIAS and "INTENT_PARSER_LLM" in m.msg
+    ]
+    assert len(messages) == 1 and "'parser'" in messages[0].msg
+
+
+# --- deploy checks ------------------------------------------------------------------------
+
+
+@override_settings(
+    AGENTIC_DJANGO={
+        "LLM_BACKENDS": {
+            "real": {"BACKEND": "agentic_django.llm.AnthropicBackend"},
+            "canned": {"BACKEND": "agentic_django.llm.MockBackend"},
+            "computed": {"BACKEND": "agentic_django.llm.FunctionBackend"},
+        }
+    }
+)
+def test_test_double_llm_backends_are_reported_for_production():
+    messages = agentic_checks.check_mock_llm()
+    assert ids(messages) == [agentic_checks.W003_MOCK_LLM] * 2
+    assert "'canned'" in messages[0].msg and "'computed'" in messages[1].msg
+
+
+def test_deploy_checks_run_only_with_deploy():
+    deploy_only = {
+        agentic_checks.check_mock_llm,
+        agentic_checks.check_sandbox_network,
+        agentic_checks.check_channel_layer,
+    }
+    registered = checks.registry.registry.get_checks(include_deployment_checks=False)
+    assert deploy_only.isdisjoint(registered)
+    assert deploy_only <= set(checks.registry.registry.get_checks(include_deployment_checks=True))
+
+
+def test_a_sandbox_that_cannot_isolate_the_network_is_reported(monkeypatch):
+    from agentic_django.checks import deploy
+    from agentic_django.testing import isolated_agents
+
+    monkeypatch.setattr(deploy, "runner_isolates_network", lambda: False)
+    with isolated_agents() as site:
+        _codegen_endpoint(site)
+        messages = agentic_checks.check_sandbox_network()
+    assert ids(messages) == [agentic_checks.W004_SANDBOX_NETWORK]
+    assert "'default'" in messages[0].msg
+
+
+def test_the_sandbox_is_not_probed_without_codegen_endpoints(monkeypatch):
+    from agentic_django.checks import deploy
+    from agentic_django.testing import isolated_agents
+
+    def probe():
+        raise AssertionError("probed")
+
+    monkeypatch.setattr(deploy, "runner_isolates_network", probe)
+    with isolated_agents() as site:
+        for endpoint in [endpoint for endpoint in site if endpoint.codegen]:
+            site.unregister(endpoint.name)
+        assert agentic_checks.check_sandbox_network() == []
+
+
+def test_the_network_probe_agrees_with_a_real_execution():
+    from asgiref.sync import async_to_sync
+
+    from agentic_django.harness import SubprocessSandbox
+
+    executed = async_to_sync(SubprocessSandbox().execute)("result = 1")
+    assert agentic_checks.runner_isolates_network() is executed.isolation.network_namespace
+
+
+def test_an_in_memory_or_missing_channel_layer_is_reported(settings):
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    [message] = agentic_checks.check_channel_layer()
+    assert message.id == agentic_checks.W005_PROCESS_LOCAL_CHANNEL_LAYER
+    assert "in-memory" in message.msg and "channels_redis" in message.hint
+    del settings.CHANNEL_LAYERS
+    [message] = agentic_checks.check_channel_layer()
+    assert "not configured" in message.msg
+
+
+def test_a_shared_channel_layer_passes(settings):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},
+        }
+    }
+    assert agentic_checks.check_channel_layer() == []
+
+
+def test_the_channel_layer_warning_names_celery_workers(settings):
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "TASK_RUNNER": "celery"}
+    [message] = agentic_checks.check_channel_layer()
+    assert "Celery workers" in message.msg
+
+
+# --- the Celery broker --------------------------------------------------------------------
+
+
+@pytest.fixture
+def bare_celery_app(monkeypatch):
+    """A Celery app with no configuration, current for the test."""
+    from celery import Celery, current_app
+
+    previous = current_app._get_current_object()
+    monkeypatch.delenv("CELERY_BROKER_URL", raising=False)
+    app = Celery("bare", set_as_current=True)
+    yield app
+    previous.set_current()
+
+
+def test_celery_without_a_broker_is_reported(settings, bare_celery_app):
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "TASK_RUNNER": "celery"}
+    del settings.CELERY_BROKER_URL
+    assert ids(agentic_checks.check_broker()) == [agentic_checks.W006_NO_BROKER]
+    settings.CELERY_BROKER_URL = "redis://broker:6379/0"
+    assert agentic_checks.check_broker() == []
+
+
+def test_a_broker_set_on_the_celery_app_counts(settings, bare_celery_app):
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "TASK_RUNNER": "celery"}
+    del settings.CELERY_BROKER_URL
+    bare_celery_app.conf.broker_url = "redis://broker:6379/0"
+    assert agentic_checks.check_broker() == []
+
+
+def test_the_broker_is_not_needed_inline(settings, bare_celery_app):
+    del settings.CELERY_BROKER_URL
+    assert agentic_checks.check_broker() == []
+
+
+# --- approvers ----------------------------------------------------------------------------
+
+
+def _approved_endpoint(site, *approvers):
+    from agentic_django.harness import ApprovalRule, ApprovalWorkflow
+
+    @site.agent_endpoint(
+        "guarded", approval=ApprovalWorkflow([ApprovalRule(name="writes", approvers=approvers)])
+    )
+    async def guarded(intent):
+        return None
+
+
+def test_approver_permissions_no_model_declares_are_errors():
+    from agentic_django.testing import isolated_agents
+
+    with isolated_agents() as site:
+        _approved_endpoint(
+            site,
+            "perm:agentic_django.approve_approvalrequest",  # Meta.permissions
+            "perm:agentic_django.toggle_agent",
+            "perm:auth.view_user",  # a default permission
+            "perm:shop.refund_order",
+            "group:nobody-checks-groups-here",
+        )
+        messages = agentic_checks.check_approver_permissions()
+    assert ids(messages) == [agentic_checks.E011_UNKNOWN_APPROVER_PERMISSION]
+    assert "'perm:shop.refund_order'" in messages[0].msg and "'guarded'" in messages[0].msg
+
+
+@pytest.mark.django_db
+def test_approver_groups_and_users_missing_from_the_database_are_reported(django_user_model):
+    from django.contrib.auth.models import Group
+
+    from agentic_django.testing import isolated_agents
+
+    Group.objects.create(name="leads")
+    django_user_model.objects.create_user(username="carol")
+    with isolated_agents() as site:
+        _approved_endpoint(site, "group:leads", "group:ghosts", "user:carol", "user:nobody")
+        assert agentic_checks.check_approvers_exist() == []  # needs a database
+        messages = agentic_checks.check_approvers_exist(databases=["default"])
+    messages = [m for m in messages if "'guarded'" in m.msg]
+    assert ids(messages) == [agentic_checks.W007_UNKNOWN_APPROVER] * 2
+    assert "'ghosts'" in messages[0].msg and "'nobody'" in messages[1].msg
+
+
+@pytest.mark.django_db
+def test_agent_llm_alias_overrides_must_be_configured():
+    from agentic_django.models import Agent
+
+    Agent.objects.create(name="ok", llm_alias="reports")
+    Agent.objects.create(name="as-in-code")
+    Agent.objects.create(name="typo", llm_alias="raports")
+    messages = agentic_checks.check_agent_llm_aliases(databases=["default"])
+    assert ids(messages) == [agentic_checks.W008_UNKNOWN_AGENT_LLM_ALIAS]
+    assert "'typo'" in messages[0].msg and "'raports'" in messages[0].msg
+
+
+@pytest.mark.django_db
+def test_database_checks_wait_for_the_tables(monkeypatch, django_assert_num_queries):
+    from django.db import connection
+
+    from agentic_django.models import Agent
+
+    Agent.objects.create(name="typo", llm_alias="raports")
+    monkeypatch.setattr(connection.introspection, "table_names", lambda *a, **k: [])
+    with django_assert_num_queries(0):
+        assert agentic_checks.check_agent_llm_aliases(databases=["default"]) == []
+        assert agentic_checks.check_approvers_exist(databases=["default"]) == []
+
+
+@pytest.mark.django_db
+def test_the_test_project_passes_the_database_checks_without_errors():
+    messages = checks.run_checks(databases=["default"])
+    assert [m for m in messages if m.level >= checks.ERROR] == []

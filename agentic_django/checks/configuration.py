@@ -1,7 +1,4 @@
-"""System checks for settings and registered endpoints.
-
-Ids are stable and documented in ``docs/checks.md``.
-"""
+"""Checks every command runs: settings, endpoints, LLM backends, sandboxes, the task runner."""
 
 from __future__ import annotations
 
@@ -10,20 +7,23 @@ from typing import Any
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from .conf import DEFAULTS, SETTINGS_NAME, TASK_RUNNERS, agentic_settings
-
-E001_UNKNOWN_SETTING = "agentic_django.E001"
-E002_BAD_SETTING_VALUE = "agentic_django.E002"
-E003_IMPORT_FAILED = "agentic_django.E003"
-E004_BAD_ENDPOINT = "agentic_django.E004"
-E005_TASK_RUNNER = "agentic_django.E005"
-E006_UNKNOWN_LLM_ALIAS = "agentic_django.E006"
-E007_BAD_LLM_BACKEND = "agentic_django.E007"
-E008_BAD_SANDBOX = "agentic_django.E008"
-E009_SHARED_CODE_CACHE = "agentic_django.E009"
-E010_BAD_POLICIES = "agentic_django.E010"
-W001_NO_ENDPOINTS = "agentic_django.W001"
-W002_UNPRICED_MODEL = "agentic_django.W002"
+from ..conf import DEFAULTS, SETTINGS_NAME, TASK_RUNNERS, agentic_settings
+from .ids import (
+    E001_UNKNOWN_SETTING,
+    E002_BAD_SETTING_VALUE,
+    E003_IMPORT_FAILED,
+    E004_BAD_ENDPOINT,
+    E005_TASK_RUNNER,
+    E006_UNKNOWN_LLM_ALIAS,
+    E007_BAD_LLM_BACKEND,
+    E008_BAD_SANDBOX,
+    E009_SHARED_CODE_CACHE,
+    E010_BAD_POLICIES,
+    E011_UNKNOWN_APPROVER_PERMISSION,
+    W001_NO_ENDPOINTS,
+    W002_UNPRICED_MODEL,
+    W006_NO_BROKER,
+)
 
 _POSITIVE_INTS = (
     "SESSION_TTL_SECONDS",
@@ -35,6 +35,13 @@ _POSITIVE_INTS = (
     "TRACE_RETENTION_DAYS",
     "CLEANUP_BATCH_SIZE",
 )
+#: Positive integers where None means "as another setting says".
+_OPTIONAL_POSITIVE_INTS = ("RUN_RETENTION_DAYS", "LLM_CALL_RETENTION_DAYS")
+_POSITIVE_NUMBERS = ("HEALTH_TIMEOUT_SECONDS",)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @checks.register(checks.Tags.compatibility)
@@ -60,12 +67,23 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 id=E002_BAD_SETTING_VALUE,
             )
         )
-    for key in _POSITIVE_INTS:
+    for key in (*_POSITIVE_INTS, *_OPTIONAL_POSITIVE_INTS):
         value = user.get(key, DEFAULTS[key])
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        if value is None and key in _OPTIONAL_POSITIVE_INTS:
+            continue
+        if not _is_int(value) or value <= 0:
             errors.append(
                 checks.Error(
                     f"{SETTINGS_NAME}[{key!r}] must be a positive integer, got {value!r}.",
+                    id=E002_BAD_SETTING_VALUE,
+                )
+            )
+    for key in _POSITIVE_NUMBERS:
+        value = user.get(key, DEFAULTS[key])
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            errors.append(
+                checks.Error(
+                    f"{SETTINGS_NAME}[{key!r}] must be a positive number, got {value!r}.",
                     id=E002_BAD_SETTING_VALUE,
                 )
             )
@@ -88,7 +106,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     from pydantic import BaseModel
 
-    from .registry import AUTONOMY_LEVELS, agents
+    from ..registry import AUTONOMY_LEVELS, agents
 
     messages: list[checks.CheckMessage] = []
     if not len(agents):
@@ -132,9 +150,9 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
 def check_llm_backends(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     from django.utils.module_loading import import_string
 
-    from .llm import is_priced
-    from .registry import agents
-    from .services.llm import price_table
+    from ..llm import is_priced
+    from ..registry import agents
+    from ..services.llm import price_table
 
     messages: list[checks.CheckMessage] = []
     backends = agentic_settings.user_settings.get("LLM_BACKENDS", {})
@@ -205,10 +223,10 @@ def check_harness(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     """Sandboxes, the code cache's sharing rule and the default policies."""
     from django.utils.module_loading import import_string
 
-    from .harness import Sandbox
-    from .registry import agents
-    from .services.code_cache import SCOPE_SHARED, SCOPES
-    from .services.policies import default_policies
+    from ..harness import Sandbox
+    from ..registry import agents
+    from ..services.code_cache import SCOPE_SHARED, SCOPES
+    from ..services.policies import default_policies
 
     messages: list[checks.CheckMessage] = []
     sandboxes = agentic_settings.SANDBOX
@@ -273,3 +291,84 @@ def check_harness(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
     except ImproperlyConfigured as exc:
         messages.append(checks.Error(str(exc), id=E010_BAD_POLICIES))
     return messages
+
+
+@checks.register(checks.Tags.compatibility)
+def check_broker(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """``TASK_RUNNER="celery"`` sends work to a broker; Celery's default is a local RabbitMQ."""
+    if agentic_settings.TASK_RUNNER != "celery":
+        return []
+    from celery import current_app
+    from django.conf import settings
+
+    configured = (
+        getattr(settings, "CELERY_BROKER_URL", None)
+        or getattr(settings, "BROKER_URL", None)
+        # The app this process sends tasks with; includes the CELERY_BROKER_URL variable.
+        or current_app.conf.broker_url
+    )
+    if configured:
+        return []
+    return [
+        checks.Warning(
+            "TASK_RUNNER is 'celery' but no Celery broker is configured: background tasks and "
+            "approved actions go to Celery's default, amqp://guest@localhost//.",
+            hint="Set CELERY_BROKER_URL (e.g. redis://host:6379/0) and load it into your "
+            "Celery app with app.config_from_object('django.conf:settings', namespace='CELERY').",
+            id=W006_NO_BROKER,
+        )
+    ]
+
+
+def approver_entries() -> list[tuple[str, str, str, str]]:
+    """``(endpoint, rule, kind, value)`` for every approver of every registered rule."""
+    from ..harness.approval_rules import parse_approver
+    from ..registry import agents
+
+    entries = []
+    for endpoint in agents:
+        for rule in endpoint.approval.rules if endpoint.approval is not None else ():
+            for entry in rule.approvers:
+                kind, value = parse_approver(entry)
+                entries.append((endpoint.name, rule.name, kind, value))
+    return entries
+
+
+def declared_permissions() -> set[str]:
+    """Every ``app_label.codename`` Django creates for the installed models.
+
+    The models' default permissions plus their ``Meta.permissions``, as
+    ``migrate`` creates them, read from the app registry without the database.
+    """
+    from django.apps import apps
+    from django.contrib.auth import get_permission_codename
+
+    known: set[str] = set()
+    for model in apps.get_models():
+        opts = model._meta
+        codenames = [get_permission_codename(action, opts) for action in opts.default_permissions]
+        codenames += [codename for codename, _name in opts.permissions]
+        known.update(f"{opts.app_label}.{codename}" for codename in codenames)
+    return known
+
+
+@checks.register(checks.Tags.security)
+def check_approver_permissions(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A ``perm:`` approver naming no permission lets nobody but superusers decide."""
+    from django.apps import apps
+
+    if not apps.is_installed("django.contrib.auth"):
+        return []
+    known = declared_permissions()
+    return [
+        checks.Error(
+            f"Endpoint {endpoint!r}, approval rule {rule!r}: the approver 'perm:{value}' "
+            "names a permission no installed model declares.",
+            hint="Write it 'app_label.codename' (e.g. 'agentic_django.approve_approvalrequest'); "
+            "a permission created in the database only is not seen here, silence "
+            f"{E011_UNKNOWN_APPROVER_PERMISSION} for it.",
+            id=E011_UNKNOWN_APPROVER_PERMISSION,
+        )
+        for endpoint, rule, kind, value in approver_entries()
+        if kind == "perm" and value not in known
+    ]

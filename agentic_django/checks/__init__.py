@@ -1,0 +1,84 @@
+"""System checks of agentic_django, registered on import (``AppConfig.ready()``).
+
+Ids are stable (:mod:`.ids`) and documented in ``docs/checks.md``. Besides the
+checks every command runs (:mod:`.configuration`), ``deploy=True`` checks
+(:mod:`.deploy`, ``manage.py check --deploy``) look for what is fine in
+development and wrong in production, and ``Tags.database`` checks
+(:mod:`.database`, run by ``migrate`` and ``check --database default``) compare
+the code with the database.
+"""
+
+from __future__ import annotations
+
+from .configuration import (
+    check_approver_permissions,
+    check_broker,
+    check_endpoints,
+    check_harness,
+    check_llm_backends,
+    check_settings,
+    declared_permissions,
+)
+from .database import check_agent_llm_aliases, check_approvers_exist
+from .deploy import (
+    check_channel_layer,
+    check_mock_llm,
+    check_sandbox_network,
+    runner_isolates_network,
+)
+from .ids import (
+    E001_UNKNOWN_SETTING,
+    E002_BAD_SETTING_VALUE,
+    E003_IMPORT_FAILED,
+    E004_BAD_ENDPOINT,
+    E005_TASK_RUNNER,
+    E006_UNKNOWN_LLM_ALIAS,
+    E007_BAD_LLM_BACKEND,
+    E008_BAD_SANDBOX,
+    E009_SHARED_CODE_CACHE,
+    E010_BAD_POLICIES,
+    E011_UNKNOWN_APPROVER_PERMISSION,
+    W001_NO_ENDPOINTS,
+    W002_UNPRICED_MODEL,
+    W003_MOCK_LLM,
+    W004_SANDBOX_NETWORK,
+    W005_PROCESS_LOCAL_CHANNEL_LAYER,
+    W006_NO_BROKER,
+    W007_UNKNOWN_APPROVER,
+    W008_UNKNOWN_AGENT_LLM_ALIAS,
+)
+
+__all__ = [
+    "E001_UNKNOWN_SETTING",
+    "E002_BAD_SETTING_VALUE",
+    "E003_IMPORT_FAILED",
+    "E004_BAD_ENDPOINT",
+    "E005_TASK_RUNNER",
+    "E006_UNKNOWN_LLM_ALIAS",
+    "E007_BAD_LLM_BACKEND",
+    "E008_BAD_SANDBOX",
+    "E009_SHARED_CODE_CACHE",
+    "E010_BAD_POLICIES",
+    "E011_UNKNOWN_APPROVER_PERMISSION",
+    "W001_NO_ENDPOINTS",
+    "W002_UNPRICED_MODEL",
+    "W003_MOCK_LLM",
+    "W004_SANDBOX_NETWORK",
+    "W005_PROCESS_LOCAL_CHANNEL_LAYER",
+    "W006_NO_BROKER",
+    "W007_UNKNOWN_APPROVER",
+    "W008_UNKNOWN_AGENT_LLM_ALIAS",
+    "check_agent_llm_aliases",
+    "check_approver_permissions",
+    "check_approvers_exist",
+    "check_broker",
+    "check_channel_layer",
+    "check_endpoints",
+    "check_harness",
+    "check_llm_backends",
+    "check_mock_llm",
+    "check_sandbox_network",
+    "check_settings",
+    "declared_permissions",
+    "runner_isolates_network",
+]

@@ -1,0 +1,135 @@
+"""Production checks (``manage.py check --deploy``): what is fine in development only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+
+from ..conf import agentic_settings
+from .ids import (
+    W003_MOCK_LLM,
+    W004_SANDBOX_NETWORK,
+    W005_PROCESS_LOCAL_CHANNEL_LAYER,
+)
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_mock_llm(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """An LLM alias served by the test doubles answers with canned or computed text."""
+    from django.utils.module_loading import import_string
+
+    from ..llm import FunctionBackend, MockBackend
+
+    messages: list[checks.CheckMessage] = []
+    backends = agentic_settings.user_settings.get("LLM_BACKENDS", {})
+    for alias, config in backends.items() if isinstance(backends, dict) else ():
+        try:
+            backend_class = import_string(config["BACKEND"])
+        except (ImportError, KeyError, TypeError):
+            continue  # reported by E007
+        if isinstance(backend_class, type) and issubclass(
+            backend_class, MockBackend | FunctionBackend
+        ):
+            messages.append(
+                checks.Warning(
+                    f"LLM backend {alias!r} is {backend_class.__name__}, a test double: its "
+                    "replies are queued or computed, not written by a model.",
+                    hint="Configure a provider backend (AnthropicBackend, OpenAIBackend, "
+                    "GeminiBackend) for production.",
+                    id=W003_MOCK_LLM,
+                )
+            )
+    return messages
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_sandbox_network(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Generated code whose sandbox cannot take the network away can reach the network.
+
+    The built-in sandboxes isolate the network when the kernel lets their process
+    create a network namespace, which depends on the machine, the user and the
+    container's security profile; nothing short of asking the kernel tells. So
+    this starts one runner process (it runs no code), reads what it was granted,
+    and stops it. Sandboxes of other classes are not probed.
+    """
+    from django.utils.module_loading import import_string
+
+    from ..harness import ForkServerSandbox, SubprocessSandbox
+    from ..registry import agents
+
+    configured = agentic_settings.SANDBOX if isinstance(agentic_settings.SANDBOX, dict) else {}
+    used = sorted({endpoint.sandbox for endpoint in agents if endpoint.codegen})
+    runner_based = []
+    for alias in used:
+        try:
+            backend = import_string(configured[alias]["BACKEND"])
+        except (ImportError, KeyError, TypeError):
+            continue  # reported by E008
+        if isinstance(backend, type) and issubclass(backend, ForkServerSandbox | SubprocessSandbox):
+            runner_based.append(alias)
+    # Every built-in sandbox starts the same runner: one probe answers for all of them.
+    if not runner_based or runner_isolates_network():
+        return []
+    return [
+        checks.Warning(
+            f"Sandbox {alias!r} cannot isolate the network on this machine: generated code "
+            "could open network connections.",
+            hint="Let the sandbox's process create a network namespace: allow unprivileged user "
+            "namespaces (sysctl kernel.unprivileged_userns_clone, user.max_user_namespaces; "
+            "AppArmor's restrict_unprivileged_userns) or the container's unshare system call. "
+            "Otherwise deny outbound connections from the machine or container running it.",
+            id=W004_SANDBOX_NETWORK,
+        )
+        for alias in runner_based
+    ]
+
+
+def runner_isolates_network() -> bool:
+    """Whether a sandbox runner started now gets its own, empty network namespace."""
+    from ..harness.sandbox.channel import RunnerProcess
+
+    process = RunnerProcess(once=True)
+    try:
+        process.start()
+        return bool(process.info.get("network_namespace"))
+    except Exception:
+        # A runner that cannot start isolates nothing; executions will fail loudly.
+        return False
+    finally:
+        process.close()
+
+
+@checks.register(checks.Tags.compatibility, deploy=True)
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Without a shared channel layer, every process but the run's own reads the database."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    config = getattr(settings, "CHANNEL_LAYERS", {}).get("default")
+    if config:
+        try:
+            layer_class = import_string(config["BACKEND"])
+        except (ImportError, KeyError, TypeError):
+            return []  # Channels raises InvalidChannelLayerError on first use
+        from channels.layers import InMemoryChannelLayer
+
+        if not (isinstance(layer_class, type) and issubclass(layer_class, InMemoryChannelLayer)):
+            return []
+    where = (
+        "Celery workers carry out approved actions in their own processes"
+        if agentic_settings.TASK_RUNNER == "celery"
+        else "this is only right for a single server process"
+    )
+    return [
+        checks.Warning(
+            "The channel layer is "
+            + ("in-memory" if config else "not configured")
+            + f", so it does not cross processes: {where}.",
+            hint="Streams followed from another process, approvals decided in another "
+            "process (admin, a worker) and their live events then fall back to polling the "
+            "database every STREAM_POLL_SECONDS; 1,000 idle followers cost a full CPU core "
+            "(measured). Use channels_redis.core.RedisChannelLayer.",
+            id=W005_PROCESS_LOCAL_CHANNEL_LAYER,
+        )
+    ]

@@ -1,0 +1,23 @@
+"""The stable ids of agentic_django's system checks (documented in ``docs/checks.md``)."""
+
+from __future__ import annotations
+
+E001_UNKNOWN_SETTING = "agentic_django.E001"
+E002_BAD_SETTING_VALUE = "agentic_django.E002"
+E003_IMPORT_FAILED = "agentic_django.E003"
+E004_BAD_ENDPOINT = "agentic_django.E004"
+E005_TASK_RUNNER = "agentic_django.E005"
+E006_UNKNOWN_LLM_ALIAS = "agentic_django.E006"
+E007_BAD_LLM_BACKEND = "agentic_django.E007"
+E008_BAD_SANDBOX = "agentic_django.E008"
+E009_SHARED_CODE_CACHE = "agentic_django.E009"
+E010_BAD_POLICIES = "agentic_django.E010"
+E011_UNKNOWN_APPROVER_PERMISSION = "agentic_django.E011"
+W001_NO_ENDPOINTS = "agentic_django.W001"
+W002_UNPRICED_MODEL = "agentic_django.W002"
+W003_MOCK_LLM = "agentic_django.W003"
+W004_SANDBOX_NETWORK = "agentic_django.W004"
+W005_PROCESS_LOCAL_CHANNEL_LAYER = "agentic_django.W005"
+W006_NO_BROKER = "agentic_django.W006"
+W007_UNKNOWN_APPROVER = "agentic_django.W007"
+W008_UNKNOWN_AGENT_LLM_ALIAS = "agentic_django.W008"
