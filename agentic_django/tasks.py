@@ -10,6 +10,8 @@ setup) and set ``AGENTIC_DJANGO["TASK_RUNNER"] = "celery"``. Schedule
             "task": "agentic_django.requeue_stalled_approvals",
             "schedule": 60.0,
         },
+        # Retention (TRACE_RETENTION_DAYS and the others), once a day.
+        "agentic-cleanup": {"task": "agentic_django.cleanup", "schedule": 24 * 60 * 60.0},
     }
 """
 
@@ -65,3 +67,11 @@ def run_agent_task(path: str, args: list[Any], kwargs: dict[str, Any]) -> None:
     from .services.background import run_by_path
 
     run_by_path(path, args, kwargs)
+
+
+@shared_task(name="agentic_django.cleanup")
+def cleanup() -> dict[str, int]:
+    """Apply the retention settings (what ``manage.py agentic_cleanup`` does), in batches."""
+    from .services.cleanup import cleanup as apply_retention
+
+    return apply_retention()

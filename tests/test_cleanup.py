@@ -245,3 +245,13 @@ def test_agent_settings_and_their_audit_are_never_deleted(django_user_model):
 def test_a_batch_size_below_one_is_refused():
     with pytest.raises(CommandError, match="--batch-size"):
         call_command("agentic_cleanup", "--batch-size", "0", stdout=StringIO())
+
+
+def test_the_celery_task_applies_the_same_retention(settings):
+    from agentic_django.tasks import cleanup as cleanup_task
+
+    old = ExecutionTrace.objects.create(endpoint_name="echo", status="completed", intent_raw="x")
+    ExecutionTrace.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=400))
+    counts = cleanup_task.apply().get()
+    assert counts["traces"] == 1
+    assert not ExecutionTrace.objects.filter(pk=old.pk).exists()
