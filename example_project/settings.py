@@ -140,6 +140,10 @@ AGENTIC_DJANGO = {
     "TASK_RUNNER": env.str("AGENTIC_TASK_RUNNER", default="celery"),
     "PIPELINE_DB_THREADS": env.int("AGENTIC_PIPELINE_DB_THREADS", default=PIPELINE_DB_THREADS),
     "APPROVAL_LEASE_SECONDS": env.int("AGENTIC_APPROVAL_LEASE_SECONDS", default=300),
+    # The demo backend reports its calls as model "mock", free in the built-in price
+    # table. Priced here like a mid-size hosted model (USD per million tokens, as
+    # claude-sonnet-4-6), so the demo's usage dashboard and budgets see real-looking costs.
+    "PRICING": {"mock": {"input": 3.0, "output": 15.0}},
 }
 
 # Celery: the filesystem broker by default (no service to run), Redis with
@@ -165,6 +169,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "agentic_django.requeue_stalled_approvals",
         "schedule": 60.0,
     },
+    "agentic-cleanup": {"task": "agentic_django.cleanup", "schedule": 24 * 60 * 60.0},
 }
 
 # Agent streams fan out through the channel layer: in memory (one daphne process) by
