@@ -8,7 +8,6 @@ Agents, approval requests, streaming runs and traces have their own modules,
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
@@ -23,17 +22,8 @@ from . import (
     admin_runs,  # noqa: F401  (registers AgentRunAdmin)
     admin_traces,  # noqa: F401  (registers ExecutionTraceAdmin and LLMCallAdmin)
 )
+from .admin_readonly import ReadOnlyAdminMixin
 from .models import AgentSession, CodeCacheEntry, SessionTurn
-
-
-class ReadOnlyAdminMixin:
-    """Audit data is written by the pipeline only; admins may view and delete it."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class SessionTurnInline(ReadOnlyAdminMixin, admin.TabularInline):

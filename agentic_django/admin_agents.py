@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .admin_readonly import ReadOnlyAdminMixin
 from .core.intent import IntentAction
 from .models import Agent, AgentChange
 from .registry import NotRegistered, agents
@@ -318,7 +319,7 @@ class AgentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AgentChange)
-class AgentChangeAdmin(admin.ModelAdmin):
+class AgentChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The audit of agent settings: read-only, like every audit record."""
 
     list_display = ("changed_at", "agent", "changed_by", "via", "summary")
@@ -328,12 +329,6 @@ class AgentChangeAdmin(admin.ModelAdmin):
     date_hierarchy = "changed_at"
     fields = ("agent", "changed_at", "changed_by", "via", "changes")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

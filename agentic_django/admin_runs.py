@@ -10,11 +10,11 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import Count
-from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from .admin_readonly import ReadOnlyAdminMixin
 from .models import AgentRun, StreamEvent
 
 #: Events shown from each end of a run.
@@ -22,7 +22,7 @@ EVENTS_SHOWN = 25
 
 
 @admin.register(AgentRun)
-class AgentRunAdmin(admin.ModelAdmin):
+class AgentRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = (
         "run_id",
         "endpoint_name",
@@ -55,12 +55,6 @@ class AgentRunAdmin(admin.ModelAdmin):
         "event_timeline",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("trace"))
     def trace_link(self, obj: AgentRun) -> str:

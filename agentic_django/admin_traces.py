@@ -24,6 +24,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .admin_readonly import ReadOnlyAdminMixin
 from .models import ExecutionTrace, LLMCall
 from .services import trace_export, trace_inspector
 
@@ -83,7 +84,7 @@ class UsernameFilter(admin.SimpleListFilter):
 
 
 @admin.register(ExecutionTrace)
-class ExecutionTraceAdmin(admin.ModelAdmin):
+class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The trace inspector; view with ``view_executiontrace``, delete with the delete permission."""
 
     change_form_template = "admin/agentic_django/executiontrace/change_form.html"
@@ -120,12 +121,6 @@ class ExecutionTraceAdmin(admin.ModelAdmin):
         "cost_usd",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.display(description=_("intent"), ordering="intent_raw")
     def intent_short(self, obj: ExecutionTrace) -> str:
@@ -180,7 +175,7 @@ class ExecutionTraceAdmin(admin.ModelAdmin):
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(admin.ModelAdmin):
+class LLMCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every call to an LLM provider, read-only: what it cost and how long it took."""
 
     list_display = (
@@ -225,12 +220,6 @@ class LLMCallAdmin(admin.ModelAdmin):
         "error",
     )
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Budgets and the usage dashboard count these rows: they go with their trace.
