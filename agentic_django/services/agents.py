@@ -33,6 +33,9 @@ logger = logging.getLogger("agentic_django.agents")
 OVERRIDE_RULE_NAME = "agent settings (admin)"
 
 CACHE_KEY = "agentic_django:agent-settings:{name}"
+#: A save drops the entry at once; the expiry only bounds how long an entry written
+#: by a read that raced with a save (and so holding the old values) can live.
+CACHE_SECONDS = 60
 
 
 def _usd(value: Decimal | float | str | None) -> float | None:
@@ -171,7 +174,7 @@ def read_settings(endpoint: AgentEndpointDef) -> AgentSettings:
             return AgentSettings.from_cache(cached)
     agent = AgentSettings.of(_row(endpoint))
     if cache is not None:
-        cache.set(key, agent.to_cache(), timeout=None)
+        cache.set(key, agent.to_cache(), timeout=CACHE_SECONDS)
     return agent
 
 
@@ -188,6 +191,7 @@ def forget_saved(sender: Any, instance: Agent, **kwargs: Any) -> None:
 
 
 def check_enabled(endpoint: AgentEndpointDef, agent: AgentSettings) -> None:
+    """Raise :class:`AgentDisabled` (503) when an operator switched the agent off."""
     if not agent.enabled:
         raise AgentDisabled(f"The agent {endpoint.name!r} is switched off.")
 
@@ -252,19 +256,15 @@ def sync_agents(site: AgentSite, *, using: str = "default") -> int:
         if endpoint.name not in existing
     ]
     rows.bulk_create(missing, ignore_conflicts=True)
-    stale = [
-        replace_description(existing[endpoint.name], endpoint.description)
-        for endpoint in site
-        if endpoint.name in existing and existing[endpoint.name].description != endpoint.description
-    ]
+    stale = []
+    for endpoint in site:
+        agent = existing.get(endpoint.name)
+        if agent is not None and agent.description != endpoint.description:
+            agent.description = endpoint.description
+            stale.append(agent)
     if stale:
         rows.bulk_update(stale, ["description"])
     return len(missing)
-
-
-def replace_description(agent: Agent, description: str) -> Agent:
-    agent.description = description
-    return agent
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list[Any]]:
@@ -316,12 +316,10 @@ def set_enabled(agents: Any, enabled: bool, *, user: Any, via: str) -> int:
 
 def resume_waiting_actions(name: str) -> int:
     """Hand the approved actions that waited while agent ``name`` was off to the workers."""
-    from .approval_runs import pending_execution, run_waiting_inline
+    from .approval_runs import enqueue, pending_execution, run_waiting_inline
 
     if agentic_settings.TASK_RUNNER == "inline":
         return run_waiting_inline(name)
-    from .approval_runs import enqueue
-
     pks = pending_execution(name)
     for pk in pks:
         enqueue(pk)
