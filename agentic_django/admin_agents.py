@@ -22,6 +22,7 @@ from django.utils.translation import ngettext
 
 from .admin_readonly import ReadOnlyAdminMixin
 from .core.intent import IntentAction
+from .harness import BudgetPolicy
 from .models import Agent, AgentChange
 from .registry import NotRegistered, agents
 from .services import agents as agent_service
@@ -191,7 +192,7 @@ class AgentAdmin(admin.ModelAdmin):
         endpoint = _registered(obj)
         if endpoint is None:
             return str(_("Not registered: no agents.py declares this endpoint any more."))
-        budgets = [policy for policy in endpoint.policies if hasattr(policy, "limits")]
+        budgets = [policy for policy in endpoint.policies if isinstance(policy, BudgetPolicy)]
         rows = [
             (_("engine"), endpoint.engine),
             (_("autonomy"), endpoint.autonomy_level),

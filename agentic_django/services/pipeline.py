@@ -225,8 +225,8 @@ async def process_intent(
     exception: BaseException | None = None
     response: AgentResponse | HttpResponseBase
     try:
-        if endpoint.agent_settings.overrides():
-            record.harness_report["agent_overrides"] = endpoint.agent_settings.overrides()
+        if overrides := endpoint.agent_settings.overrides():
+            record.harness_report["agent_overrides"] = overrides
         ledger = PolicyLedger.for_endpoint(endpoint.policies)
         guard = BudgetGuard(
             ledger.find(BudgetPolicy),

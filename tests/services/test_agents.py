@@ -461,26 +461,63 @@ def test_an_approved_action_waits_until_its_agent_is_switched_on(
     assert CALLS == ["refund 3"]
 
 
-def test_the_worker_does_not_claim_a_disabled_agents_action(site, user):
-    from agentic_django.services.approval_runs import claim, requeue_stalled
-
-    trace = ExecutionTrace.objects.create(endpoint_name="echo", status="pending_approval")
-    request = ApprovalRequest.objects.create(
+def _approved_request(user, endpoint_name="echo") -> ApprovalRequest:
+    trace = ExecutionTrace.objects.create(endpoint_name=endpoint_name, status="pending_approval")
+    return ApprovalRequest.objects.create(
         kind="code",
         status="approved",
-        endpoint_name="echo",
+        endpoint_name=endpoint_name,
         trace=trace,
         requested_by=user,
         action={},
         fingerprint="x",
         expires_at=trace.created_at,
-        decided_at=trace.created_at.replace(year=2000),
+        decided_at=trace.created_at,
+    )
+
+
+def test_the_worker_does_not_claim_a_disabled_agents_action(site, user):
+    from agentic_django.services.approval_runs import claim, requeue_stalled
+
+    request = _approved_request(user)
+    ApprovalRequest.objects.filter(pk=request.pk).update(
+        decided_at=request.decided_at.replace(year=2000)
     )
     change("echo", enabled=False)
     assert claim(request.pk) is None
     assert requeue_stalled() == 0
     request.refresh_from_db()
     assert request.status == "approved"
+
+
+def test_an_agent_switched_off_after_the_claim_gives_the_action_back(user, monkeypatch):
+    from agentic_django.services import approval_runs
+
+    async def switched_off(endpoint):
+        raise AgentDisabled("switched off meanwhile")
+
+    monkeypatch.setattr(approval_runs, "resolve_endpoint", switched_off)
+    request = _approved_request(user)
+    assert async_to_sync(approval_runs.carry_out)(request.pk) is None
+    request.refresh_from_db()
+    assert (request.status, request.lease_expires_at, request.attempts) == ("approved", None, 1)
+    assert not ExecutionTrace.objects.filter(approval_request=request).exists()
+
+
+def test_switching_on_sends_waiting_actions_to_celery_workers(
+    user, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from agentic_django.services import approval_runs
+
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "TASK_RUNNER": "celery"}
+    sent: list[int] = []
+    monkeypatch.setattr(approval_runs, "enqueue", sent.append)
+    change("echo", enabled=False)
+    waiting = _approved_request(user)
+    _approved_request(user, endpoint_name="chatty")  # another agent's: not sent
+    with django_capture_on_commit_callbacks(execute=True):
+        change("echo", enabled=True)
+    assert sent == [waiting.pk]
 
 
 # --- streams ------------------------------------------------------------------------------
