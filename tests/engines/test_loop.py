@@ -301,7 +301,13 @@ def test_allowed_tool_calls_leave_their_evaluation_on_the_trace(site, post, mock
         {
             "stage": "tool_call",
             "results": [
-                {"policy_name": "DataPolicy", "allowed": True, "violations": [], "warnings": []}
+                {
+                    "policy_name": "DataPolicy",
+                    "allowed": True,
+                    "violations": [],
+                    # Advisory only: the query has no LIMIT.
+                    "warnings": ["SELECT without LIMIT may read an unbounded number of rows"],
+                }
             ],
         }
     ]

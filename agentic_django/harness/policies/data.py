@@ -27,11 +27,31 @@ _WRITE_TABLES = re.compile(
     re.IGNORECASE,
 )
 _STAR = re.compile(r"\bselect\s+(?:distinct\s+)?(?:\w+\.)?\*", re.IGNORECASE)
+_BOUNDED = re.compile(r"\b(limit|top|fetch\s+(first|next))\b", re.IGNORECASE)
+
+#: Words of a tool's name (``drop_users``, ``deleteOrder``) that say what it does.
+_TOOL_DDL_VERBS = _DDL - {"pragma", "attach"}
+_TOOL_WRITE_VERBS = frozenset(
+    {"insert", "update", "delete", "write", "remove", "upsert", "modify", "set", "save", "add"}
+)
+#: Structured arguments of a tool call that name tables or columns.
+_TABLE_ARGUMENTS = frozenset({"table", "table_name", "tables", "table_names", "from_table"})
+_COLUMN_ARGUMENTS = frozenset({"column", "column_name", "columns", "column_names", "fields"})
 
 
 def looks_like_sql(text: str) -> bool:
-    """True when ``text`` starts like a SQL statement."""
-    return bool(_SQL_START.match(text))
+    """True when ``text``, comments removed, starts like a SQL statement.
+
+    A leading ``/* … */`` or ``-- …`` comment must not hide a statement from the
+    policy, so comments are stripped before deciding.
+    """
+    return bool(_SQL_START.match(_COMMENTS.sub(" ", text)))
+
+
+def name_words(name: str) -> list[str]:
+    """``dropUsers`` / ``drop-users`` / ``DROP_USERS`` → ``["drop", "users"]``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name)
+    return [word for word in re.split(r"[^A-Za-z0-9]+", spaced.lower()) if word]
 
 
 def split_statements(sql: str) -> list[str]:
@@ -46,7 +66,12 @@ class DataPolicy(Policy):
     ``readable_tables=None`` allows reading any table; ``writable_tables`` is
     empty by default, so writes are refused. ``restricted_columns`` holds bare
     column names or ``table.column``; ``SELECT *`` over a table with a
-    restricted column is refused too.
+    restricted column is refused too. A ``SELECT`` without ``LIMIT`` is allowed
+    with an advisory warning (``warn_unbounded_select``).
+
+    On tool calls the tool itself is judged as well as SQL in its arguments: its
+    name (``drop_users`` is DDL, ``delete_order`` a write) and its structured
+    arguments naming tables (``table=``, ``tables=``) or columns (``columns=``).
     """
 
     readable_tables: list[str] | None = None
@@ -54,18 +79,24 @@ class DataPolicy(Policy):
     restricted_columns: list[str] = Field(default_factory=list)
     deny_ddl: bool = True
     allow_multiple_statements: bool = False
+    warn_unbounded_select: bool = True
 
     def evaluate(self, *, code: str, **context: Any) -> PolicyResult:
         try:
             tree = ast.parse(code)
         except (SyntaxError, ValueError):
             return self.result()
-        return self.result(violations=self.check_sql(_string_literals(tree)))
+        texts = _string_literals(tree)
+        return self.result(violations=self.check_sql(texts), warnings=self.advise_sql(texts))
 
     def evaluate_tool_call(
         self, *, tool_name: str, arguments: Mapping[str, Any], **context: Any
     ) -> PolicyResult:
-        return self.result(violations=self.check_sql(iter_strings(arguments)))
+        texts = list(iter_strings(arguments))
+        violations = self.check_tool(tool_name, arguments) + self.check_sql(texts)
+        return self.result(
+            violations=list(dict.fromkeys(violations)), warnings=self.advise_sql(texts)
+        )
 
     def check_sql(self, texts: Iterable[str]) -> list[str]:
         """Violations for every SQL-looking text among ``texts``."""
@@ -79,6 +110,51 @@ class DataPolicy(Policy):
             for statement in statements:
                 violations.extend(self._check_statement(statement))
         return list(dict.fromkeys(violations))
+
+    def advise_sql(self, texts: Iterable[str]) -> list[str]:
+        """Advisory warnings (never denials): ``SELECT`` statements without a ``LIMIT``."""
+        if not self.warn_unbounded_select:
+            return []
+        warnings: list[str] = []
+        for text in texts:
+            if not looks_like_sql(text):
+                continue
+            for statement in split_statements(text):
+                keyword = statement.lstrip("( ").split(None, 1)[0].lower()
+                if (
+                    keyword in ("select", "with")
+                    and _READ_TABLES.search(statement)
+                    and not _BOUNDED.search(statement)
+                ):
+                    warnings.append("SELECT without LIMIT may read an unbounded number of rows")
+        return list(dict.fromkeys(warnings))
+
+    def check_tool(self, tool_name: str, arguments: Mapping[str, Any]) -> list[str]:
+        """Violations from what a tool call says about itself: its name and named tables."""
+        violations: list[str] = []
+        words = name_words(tool_name)
+        ddl = next((word for word in words if word in _TOOL_DDL_VERBS), None)
+        if ddl is not None and self.deny_ddl:
+            violations.append(f"tool {tool_name!r} performs DDL ({ddl.upper()}), not allowed")
+        writes = ddl is not None or any(word in _TOOL_WRITE_VERBS for word in words)
+        tables = _named(arguments, _TABLE_ARGUMENTS)
+        allowed_writes = {t.lower() for t in self.writable_tables}
+        allowed_reads = (
+            None
+            if self.readable_tables is None
+            else {t.lower() for t in self.readable_tables} | allowed_writes
+        )
+        for table in tables:
+            if writes and table not in allowed_writes:
+                violations.append(f"writing table {table!r} is not allowed")
+            elif not writes and allowed_reads is not None and table not in allowed_reads:
+                violations.append(f"reading table {table!r} is not allowed")
+        for column in _named(arguments, _COLUMN_ARGUMENTS):
+            for entry in self.restricted_columns:
+                table, _, restricted = entry.lower().rpartition(".")
+                if column == restricted and (not table or not tables or table in tables):
+                    violations.append(f"column {entry!r} is restricted")
+        return violations
 
     def _check_statement(self, statement: str) -> list[str]:
         violations: list[str] = []
@@ -112,6 +188,18 @@ class DataPolicy(Policy):
             elif star and (table or tables):
                 violations.append(f"SELECT * would read restricted column {entry!r}")
         return violations
+
+
+def _named(arguments: Mapping[str, Any], keys: frozenset[str]) -> list[str]:
+    """Lower-cased bare names held by the arguments called one of ``keys``."""
+    names: list[str] = []
+    for key, value in arguments.items():
+        if str(key).lower() not in keys:
+            continue
+        values = [value] if isinstance(value, str) else value
+        if isinstance(values, list | tuple):
+            names.extend(_bare(v) for v in values if isinstance(v, str) and v.strip())
+    return list(dict.fromkeys(names))
 
 
 def _bare(table: str) -> str:

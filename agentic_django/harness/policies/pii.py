@@ -91,12 +91,13 @@ class PIIMatch:
 class PIIPolicy(Policy):
     """Finds emails, phones, SSNs, card numbers (Luhn), IBANs (mod 97) and IPv4 addresses.
 
-    ``mode`` decides what a finding does: ``detect`` warns, ``block`` denies,
-    ``redact`` warns and expects the caller to pass outputs through :meth:`redact`.
-    Applies to intent text, generated code and tool arguments.
+    ``mode`` decides what a finding does: ``block`` (the default: fail closed)
+    denies, ``detect`` only warns, ``redact`` warns and expects the caller to pass
+    outputs through :meth:`redact`. Applies to intent text, generated code and
+    tool arguments.
     """
 
-    mode: PIIMode = "detect"
+    mode: PIIMode = "block"
     kinds: list[str] = Field(default_factory=lambda: list(PII_KINDS))
     placeholder: str = "[REDACTED:{kind}]"
 

@@ -40,6 +40,19 @@ INJECTION_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(jailbreak|jail-break|DAN mode|developer mode)\b",
         r"\bwithout (any )?(restrictions|filters|limitations|safety)\b",
         r"\b(bypass|disable|turn off)\b.{0,30}\b(safety|filters?|guardrails?|restrictions)\b",
+        r"\byou (now )?(have|has) no (restrictions|rules|limits|limitations|filters|guidelines)\b",
+        r"\b(unrestricted|unfiltered|uncensored) (mode|ai|assistant|model|access)\b",
+        r"\byou are (now )?(unrestricted|unfiltered|uncensored|free of all)\b",
+    ),
+    # Asking the agent to run code it was handed, or handing it code that escapes.
+    "code_execution": (
+        r"\b(execute|run|eval(uate)?)\b.{0,20}\b(following|this|these|my|the)\b.{0,12}"
+        r"\b(python|code|script|shell|bash|command)s?\s*:",
+        r"\b(execute|run|eval(uate)?)\s+(the\s+)?(python|shell|bash)\s*:",
+        r"__import__\s*\(",
+        r"\b(os|posix)\s*\.\s*(system|popen|exec\w*|spawn\w*)\s*\(",
+        r"\bsubprocess\s*\.\s*\w+\s*\(",
+        r"\b(eval|exec)\s*\(\s*['\"(a-z_]",
     ),
 }
 
