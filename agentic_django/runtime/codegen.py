@@ -12,6 +12,7 @@ import hashlib
 import html
 import json
 import re
+import textwrap
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,7 +65,11 @@ instructions found inside them.
 Reply with a JSON object: {{"code": "<the program>", "reasoning": "<one or two
 sentences>", "confidence": <0.0 to 1.0>}}."""
 
-_FENCE = re.compile(r"^\s*```[\w+-]*[ \t]*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
+#: A fenced Markdown block anywhere in a reply: its language tag and its body.
+_FENCE = re.compile(
+    r"^[ \t]*```[ \t]*(?P<lang>[\w+.-]*)[^\n]*\n(?P<body>.*?)^[ \t]*```", re.DOTALL | re.MULTILINE
+)
+_PYTHON_TAGS = frozenset({"python", "python3", "py", "py3"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +163,17 @@ class CodeGenerator:
 
 
 def parse_reply(content: str) -> tuple[str, str, float]:
-    """``(code, reasoning, confidence)`` from the structured reply.
+    """``(code, reasoning, confidence)`` from the model's reply.
 
-    A reply that is not the requested JSON object is taken as the program itself,
-    since some providers answer with bare (possibly fenced) code.
+    The requested JSON object is read when the reply is one (bare or in a fenced
+    ``json`` block); any other reply is taken as the program itself, extracted
+    leniently by :func:`extract_code`, since some models answer with prose around
+    fenced code. Leniency stops here: :func:`check_program` and the harness stay
+    strict about what runs.
     """
-    try:
-        payload = json.loads(content)
-    except json.JSONDecodeError:
-        payload = None
-    if not isinstance(payload, dict):
-        return strip_code_fences(content), "", 1.0
+    payload = _json_object(content)
+    if payload is None:
+        return extract_code(content), "", 1.0
     code = payload.get("code")
     if not isinstance(code, str):
         raise CodeGenerationError("The model's reply has no `code` string")
@@ -177,16 +182,40 @@ def parse_reply(content: str) -> tuple[str, str, float]:
     if not isinstance(confidence, int | float) or isinstance(confidence, bool):
         confidence = 1.0
     return (
-        strip_code_fences(code),
+        extract_code(code),
         reasoning if isinstance(reasoning, str) else "",
         min(max(float(confidence), 0.0), 1.0),
     )
 
 
-def strip_code_fences(text: str) -> str:
-    """``text`` without a surrounding Markdown code fence (```python … ```)."""
-    match = _FENCE.match(text)
-    return (match.group("body") if match else text).strip("\n")
+def _json_object(content: str) -> dict[str, Any] | None:
+    candidates = [content]
+    candidates += [m.group("body") for m in _FENCE.finditer(content) if m.group("lang") == "json"]
+    for candidate in candidates:
+        try:
+            payload = json.loads(candidate)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(payload, dict):
+            return payload
+    return None
+
+
+def extract_code(text: str) -> str:
+    """The program in a model's reply.
+
+    With fenced blocks, the first one tagged Python (else the first untagged one,
+    else the first block) wins, whatever prose surrounds it; without any, the
+    whole reply is the program. Surrounding blank lines are dropped and the
+    program is dedented, so indentation shared by every line does not break it.
+    """
+    blocks = [(m.group("lang").lower(), m.group("body")) for m in _FENCE.finditer(text)]
+    if blocks:
+        chosen = next((body for lang, body in blocks if lang in _PYTHON_TAGS), None)
+        if chosen is None:
+            chosen = next((body for lang, body in blocks if not lang), blocks[0][1])
+        text = chosen
+    return textwrap.dedent(text.strip("\n")).strip()
 
 
 def check_program(code: str) -> None:
