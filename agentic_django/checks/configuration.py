@@ -151,6 +151,7 @@ def check_llm_backends(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
     from django.utils.module_loading import import_string
 
     from ..llm import is_priced
+    from ..llm.base import missing_members
     from ..registry import agents
     from ..services.llm import price_table
 
@@ -175,6 +176,19 @@ def check_llm_backends(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
             backend_class = import_string(config["BACKEND"])
         except ImportError as exc:
             messages.append(checks.Error(f"LLM backend {alias!r}: {exc}", id=E007_BAD_LLM_BACKEND))
+            continue
+        gaps = missing_members(backend_class)
+        if gaps:
+            messages.append(
+                checks.Error(
+                    f"LLM backend {alias!r} ({config['BACKEND']}) does not implement the "
+                    f"LLMBackend protocol: {'; '.join(gaps)}.",
+                    hint="A backend needs `async def generate(self, prompt)`, "
+                    "`def generate_stream(self, prompt)` (an async generator) and a "
+                    "`model_name`; see docs/providers.md.",
+                    id=E007_BAD_LLM_BACKEND,
+                )
+            )
             continue
         model = config.get("OPTIONS", {}).get("model") or _default_model(backend_class)
         if model and not is_priced(model, prices):

@@ -22,6 +22,7 @@ from .base import (
     LLMResponse,
     LLMUsage,
     ToolCall,
+    neutral_tool,
     resolve_tool_choice,
     schema_name,
     system_text,
@@ -114,7 +115,7 @@ class AnthropicBackend(ProviderBackend):
                 "description": t.get("description", ""),
                 "input_schema": tool_parameters(t),
             }
-            for t in prompt.tools or []
+            for t in map(neutral_tool, prompt.tools or [])
         ]
         choice = resolve_tool_choice(prompt.tool_choice)
         structured = _structured_tool_name(prompt)

@@ -21,6 +21,7 @@ from .base import (
     LLMResponse,
     LLMUsage,
     ToolCall,
+    neutral_tool,
     resolve_tool_choice,
     system_text,
     tool_parameters,
@@ -131,7 +132,7 @@ class GeminiBackend(ProviderBackend):
                             "description": t.get("description", ""),
                             "parameters_json_schema": tool_parameters(t),
                         }
-                        for t in prompt.tools
+                        for t in map(neutral_tool, prompt.tools)
                     ]
                 }
             ]

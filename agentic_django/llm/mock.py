@@ -14,7 +14,7 @@ from typing import Any
 
 from agentic_django.core.exceptions import CodeGenerationError
 
-from .base import LLMChunk, LLMPrompt, LLMResponse, LLMUsage, ToolCall
+from .base import LLMChunk, LLMPrompt, LLMResponse, LLMUsage, ToolCall, neutral_tool
 
 #: Prompts kept for inspection; older ones are dropped so a long-running server
 #: using a stand-in backend (a demo) does not grow without bound.
@@ -25,6 +25,8 @@ class _RecordingBackend:
     """Prompt recording and word-by-word streaming shared by the test backends."""
 
     provider = "mock"
+    #: The final chunk of ``generate_stream`` carries tool calls and usage.
+    streams_tool_calls = True
 
     def __init__(self, model: str) -> None:
         self._model = model
@@ -113,7 +115,7 @@ class MockBackend(_RecordingBackend):
         if prompt.tools and self._tool_calls:
             return _tool_reply(prompt, self._tool_calls.pop(0), self._model)
         if prompt.tools and prompt.tool_choice == "required":
-            first = ToolCall(id="mock_required_0", name=prompt.tools[0].get("name", "unknown"))
+            first = ToolCall(id="mock_required_0", name=neutral_tool(prompt.tools[0])["name"])
             return _tool_reply(prompt, [first], self._model)
         if prompt.response_schema is not None:
             payload = (

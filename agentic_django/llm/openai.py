@@ -21,6 +21,7 @@ from .base import (
     LLMResponse,
     LLMUsage,
     ToolCall,
+    neutral_tool,
     resolve_tool_choice,
     schema_name,
     system_text,
@@ -118,7 +119,7 @@ class OpenAIBackend(ProviderBackend):
                         "parameters": tool_parameters(t),
                     },
                 }
-                for t in prompt.tools
+                for t in map(neutral_tool, prompt.tools)
             ]
             choice = resolve_tool_choice(prompt.tool_choice)
             if choice is not None:

@@ -31,6 +31,8 @@ class ProviderBackend:
     """Base of the provider backends; subclasses implement the three hooks below."""
 
     provider = ""
+    #: The final chunk of ``generate_stream`` carries tool calls and usage.
+    streams_tool_calls = True
 
     def __init__(
         self, *, model: str, max_tokens: int, retry: RetryConfig | dict[str, Any] | None

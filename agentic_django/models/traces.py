@@ -128,6 +128,13 @@ class LLMCall(models.Model):
     purpose = models.CharField(max_length=32, choices=LLMCallPurpose.choices)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    usage_estimated = models.BooleanField(
+        default=False,
+        help_text=_(
+            "The backend reported no token usage; the counts (and the cost) were "
+            "estimated from the text sent and received."
+        ),
+    )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
     latency_ms = models.FloatField(default=0.0)
     finish_reason = models.CharField(max_length=50, blank=True)

@@ -10,7 +10,6 @@ their trace is written: a cap can be overshot by at most those calls.
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from ..harness import BudgetPolicy, BudgetScope, TokenPrice, estimate_cost
 from ..llm import LLMBackend, LLMChunk, LLMPrompt, LLMResponse
+from ..llm.base import backend_provider, prompt_text
 from ..llm.pricing import price_for
 from ..models import LLMCall
 from .db import run_db
@@ -33,16 +33,6 @@ def start_of_day(now: datetime | None = None) -> datetime:
     """Midnight of the current day in the active time zone (``TIME_ZONE``)."""
     local = timezone.localtime(now)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
-
-
-def prompt_text(prompt: LLMPrompt) -> str:
-    """Everything the provider is sent, as text, for estimating input tokens."""
-    parts = [prompt.system, *(message.content for message in prompt.messages)]
-    if prompt.tools:
-        parts.append(json.dumps(prompt.tools, default=str))
-    if prompt.response_schema:
-        parts.append(json.dumps(prompt.response_schema, default=str))
-    return "\n".join(parts)
 
 
 def spent_in_scopes(
@@ -136,7 +126,7 @@ class BudgetedBackend:
     def __init__(self, backend: LLMBackend, guard: BudgetGuard) -> None:
         self._backend = backend
         self._guard = guard
-        self.provider = backend.provider
+        self.provider = backend_provider(backend)
         self.model_name = backend.model_name
 
     async def generate(self, prompt: LLMPrompt) -> LLMResponse:

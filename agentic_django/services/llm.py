@@ -28,7 +28,9 @@ from ..llm import (
     build_price_table,
     cost_usd,
     forbid_real_calls,
+    observed_generate,
 )
+from ..llm.base import backend_provider, with_usage
 from ..llm.pricing import PriceTable
 
 
@@ -142,6 +144,7 @@ class RecordedCall:
     cost_usd: Decimal = Decimal(0)
     finish_reason: str = ""
     error: str = ""
+    usage_estimated: bool = False
 
 
 class CallRecorder:
@@ -165,7 +168,7 @@ class CallRecorder:
         call = RecordedCall(
             alias=alias,
             purpose=record.purpose,
-            provider=record.provider,
+            provider=record.provider or alias,
             model=record.model,
             latency_ms=record.latency_ms,
         )
@@ -174,6 +177,7 @@ class CallRecorder:
             call.model = record.response.model or record.model
             call.input_tokens = usage.input_tokens
             call.output_tokens = usage.output_tokens
+            call.usage_estimated = bool(getattr(usage, "estimated", False))
             call.finish_reason = record.response.finish_reason or ""
             call.cost_usd = Decimal(str(cost_usd(call.model, usage, self._prices)))
         if record.error is not None:
@@ -194,18 +198,20 @@ class CallRecorder:
 
 
 class RecordingBackend:
-    """Wraps a backend so calls a handler makes itself are recorded too."""
+    """Wraps a backend so calls a handler makes itself are recorded too.
+
+    A stream whose final chunk reports no usage is recorded with usage estimated
+    from the text sent and received, never as a free call.
+    """
 
     def __init__(self, backend: LLMBackend, recorder: CallRecorder, alias: str, purpose: str):
         self._backend = backend
         self._observe = recorder.observer(alias)
         self._purpose = purpose
-        self.provider = backend.provider
+        self.provider = backend_provider(backend, alias)
         self.model_name = backend.model_name
 
     async def generate(self, prompt: Any) -> Any:
-        from ..llm import observed_generate
-
         return await observed_generate(
             self._backend, prompt, purpose=self._purpose, observer=self._observe
         )
@@ -214,8 +220,11 @@ class RecordingBackend:
         started = time.perf_counter()
         final: LLMChunk | None = None
         error: BaseException | None = None
+        parts: list[str] = []
         try:
             async for chunk in self._backend.generate_stream(prompt):
+                if chunk.content:
+                    parts.append(chunk.content)
                 if chunk.is_final:
                     final = chunk
                 yield chunk
@@ -225,11 +234,15 @@ class RecordingBackend:
         finally:
             response = None
             if error is None:
-                response = LLMResponse(
-                    content="",
-                    usage=(final.usage if final and final.usage else LLMUsage()),
-                    model=self.model_name,
-                    finish_reason=final.finish_reason if final else None,
+                response = with_usage(
+                    prompt,
+                    LLMResponse(
+                        content="".join(parts),
+                        usage=(final.usage if final and final.usage else LLMUsage()),
+                        model=self.model_name,
+                        tool_calls=list(getattr(final, "tool_calls", None) or []),
+                        finish_reason=getattr(final, "finish_reason", None),
+                    ),
                 )
             self._observe(
                 LLMCallRecord(

@@ -115,6 +115,7 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
                     purpose=call.purpose,
                     input_tokens=call.input_tokens,
                     output_tokens=call.output_tokens,
+                    usage_estimated=call.usage_estimated,
                     cost_usd=call.cost_usd,
                     latency_ms=call.latency_ms,
                     finish_reason=call.finish_reason,
