@@ -26,7 +26,14 @@ from .core.files import UploadedFile, UploadedFiles
 from .core.intent import Intent, IntentAction, IntentParser, IntentScope
 from .core.response import AgentResponse, ResponseFormatter
 from .core.tasks import AgentTasks
-from .registry import AgentEndpointDef, AgentRouter, AgentSite, AlreadyRegistered, agents
+from .registry import (
+    AgentEndpointDef,
+    AgentRouter,
+    AgentSite,
+    AlreadyRegistered,
+    agents,
+    process_intent,
+)
 from .streaming import AgentStream
 
 __version__ = "0.1.0"
@@ -64,4 +71,5 @@ __all__ = [
     "UploadedFiles",
     "__version__",
     "agents",
+    "process_intent",
 ]

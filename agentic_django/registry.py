@@ -431,17 +431,89 @@ class AgentSite:
             full_name = f"{prefix}.{name}" if prefix else name
             self.register(replace(endpoint, name=full_name))
 
-    async def process_intent(self, raw: str, *, endpoint_name: str, **kwargs: Any) -> Any:
-        """Run the full pipeline for ``raw`` on ``endpoint_name`` from Python.
+    async def process_intent(
+        self,
+        raw: str,
+        *,
+        endpoint_name: str | None = None,
+        user: Any = None,
+        auth_user: Any = None,
+        session_id: str | None = None,
+        files: Any = None,
+        params: BaseModel | None = None,
+        request: Any = None,
+    ) -> Any:
+        """Run the full pipeline for ``raw`` from Python, as the HTTP JSON route does.
 
-        Accepts ``user``, ``session_id``, ``files`` and ``params``; returns an
+        ``endpoint_name`` may be left out when a single endpoint is registered.
+        ``auth_user`` (the reference's name) is accepted for ``user``: a Django
+        user, or an object whose ``username`` or ``user_id`` names one. Returns an
         :class:`~agentic_django.core.response.AgentResponse` (or the handler's
-        ``HttpResponse``). Errors are recorded and re-raised.
+        ``HttpResponse``); framework errors are recorded and re-raised.
+
+        A ``streaming=`` endpoint runs as a stream to its end (its events stored,
+        followable by run id); when it asks a person for approval, the answer is a
+        ``pending_approval`` response at once, with the question and the run id in
+        ``approval_request``, while the run waits for the decision.
         """
         from .services.pipeline import process_intent
+        from .services.runs import run_and_wait
 
-        outcome = await process_intent(self, self.get(endpoint_name), raw, **kwargs)
+        endpoint = self.endpoint_for(endpoint_name)
+        if auth_user is not None:
+            if user is not None and user is not auth_user:
+                raise TypeError("Pass either user or auth_user, not both.")
+            user = await _django_user(auth_user)
+        arguments = {
+            "user": user,
+            "session_id": session_id,
+            "files": files,
+            "params": params,
+            "request": request,
+        }
+        if endpoint.streaming is not None:
+            awaited = await run_and_wait(self, endpoint, raw, **arguments)
+            if awaited.approval is None and awaited.outcome is not None:
+                return awaited.outcome.response_or_raise()
+            return awaited.response()
+        outcome = await process_intent(self, endpoint, raw, **arguments)
         return outcome.response_or_raise()
+
+    def endpoint_for(self, name: str | None) -> AgentEndpointDef:
+        """The endpoint ``name``; without a name, the only registered endpoint."""
+        if name is not None:
+            return self.get(name)
+        if len(self._registry) == 1:
+            return next(iter(self._registry.values()))
+        names = ", ".join(sorted(self._registry)) or "none are registered"
+        raise NotRegistered(
+            f"endpoint_name is required unless exactly one endpoint is registered ({names})."
+        )
+
+
+async def _django_user(auth_user: Any) -> Any:
+    """The Django user an ``auth_user`` stands for (itself when it is one)."""
+    if hasattr(auth_user, "is_authenticated"):
+        return auth_user
+    from asgiref.sync import sync_to_async
+    from django.contrib.auth import get_user_model
+
+    model = get_user_model()
+    username = getattr(auth_user, "username", None)
+    lookup = (
+        {model.USERNAME_FIELD: username}
+        if username
+        else {"pk": getattr(auth_user, "user_id", None)}
+    )
+    user = await sync_to_async(model._default_manager.filter(**lookup).first)()
+    if user is None:
+        raise NotRegistered(f"auth_user {auth_user!r} matches no user.")
+    return user
+
+
+async def process_intent(raw: str, **kwargs: Any) -> Any:
+    """``agents.process_intent(...)`` on the default site (see :meth:`AgentSite.process_intent`)."""
+    return await agents.process_intent(raw, **kwargs)
 
 
 agents = AgentSite()

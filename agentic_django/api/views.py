@@ -67,22 +67,18 @@ class EndpointView(AgentAPIView):
             "request": request,
             "params": params,
         }
-        run_id = None
         if endpoint.streaming is not None:
-            # Its handler expects a stream: run it as one, answer when it ends.
-            run_id, outcome = await runs.run_and_wait(
-                self.site, endpoint, data["intent"], **arguments
-            )
-        else:
-            outcome = await pipeline.process_intent(
-                self.site, endpoint, data["intent"], **arguments
-            )
+            # Its handler expects a stream: run it as one; answer when it ends or
+            # as soon as it asks a person (202, the run waits for the decision).
+            awaited = await runs.run_and_wait(self.site, endpoint, data["intent"], **arguments)
+            answer = awaited.response()
+            if isinstance(answer, HttpResponseBase):
+                return answer
+            return Response(awaited.body(), status=awaited.status_code)
+        outcome = await pipeline.process_intent(self.site, endpoint, data["intent"], **arguments)
         if isinstance(outcome.response, HttpResponseBase):
             return outcome.response
-        body = outcome.body()
-        if run_id is not None:
-            body["run_id"] = run_id
-        return Response(body, status=outcome.status_code)
+        return Response(outcome.body(), status=outcome.status_code)
 
 
 def _reject_oversized_body(request: Request) -> None:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from ..conf import agentic_settings
 from ..core.exceptions import AgentDisabled, AgenticError
+from ..core.response import AgentResponse
 from ..models import (
     LIVE_RUN_STATES,
     AgentRun,
@@ -110,43 +111,128 @@ async def start_run(
         await refuse(endpoint, raw, exc, user=user, session_id=session_id)
         raise
     run = await run_db(_create, endpoint.name, user, raw)
-    context = build_context(run, endpoint)
-    task = asyncio.create_task(
-        execute(
-            site,
-            endpoint,
-            raw,
-            context,
-            user=user,
-            session_id=session_id,
-            params=params,
-            request=request,
-        ),
-        name=f"agentic-run-{run.run_id}",
+    _launch(
+        site,
+        endpoint,
+        raw,
+        build_context(run, endpoint),
+        user=user,
+        session_id=session_id,
+        params=params,
+        request=request,
     )
-    _live[run.run_id] = task
-    task.add_done_callback(lambda _: _live.pop(run.run_id, None))
     return run
 
 
-async def run_and_wait(
-    site: AgentSite, endpoint: AgentEndpointDef, raw: str, *, user: Any = None, **kwargs: Any
-) -> tuple[str, Any]:
-    """Run a streaming endpoint to its end in this request; returns the run id and outcome.
+def _launch(
+    site: AgentSite, endpoint: AgentEndpointDef, raw: str, context: RunContext, **kwargs: Any
+) -> asyncio.Task[Any]:
+    """Execute the run in a task of its own, kept referenced until it ends."""
+    run_id = context.run.run_id
+    task = asyncio.create_task(
+        execute(site, endpoint, raw, context, **kwargs), name=f"agentic-run-{run_id}"
+    )
+    _live[run_id] = task
+    task.add_done_callback(lambda _: _live.pop(run_id, None))
+    return task
 
-    A switched-off agent starts no run: the id is None and the outcome its refusal.
+
+@dataclass
+class AwaitedRun:
+    """A streamed run, for a caller that wants one answer instead of a stream.
+
+    Either the run ended (``outcome``; ``None`` if it was cancelled) or it is
+    waiting on a person (``approval``: the question, answered as soon as it is
+    asked, while the run keeps waiting for the decision). ``run_id`` is ``None``
+    when a switched-off agent started no run.
+    """
+
+    run_id: str | None
+    outcome: Any = None
+    approval: dict[str, Any] | None = None
+
+    @property
+    def status_code(self) -> int:
+        if self.approval is not None:
+            return 202
+        if self.outcome is None:
+            return 499
+        return int(self.outcome.status_code)
+
+    def response(self) -> Any:
+        """An :class:`AgentResponse` (or the handler's ``HttpResponse``) for Python callers."""
+        if self.approval is not None:
+            return AgentResponse(
+                result=None,
+                status="pending_approval",
+                error=self.approval["prompt"],
+                approval_request=self.approval,
+            )
+        if self.outcome is None:
+            return AgentResponse(
+                result=None,
+                status="error",
+                error="The run was cancelled.",
+                details={"code": RunCancelled.code},
+            )
+        return self.outcome.response
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the HTTP route (the response, its session and the run id)."""
+        if self.outcome is not None and self.approval is None:
+            body = self.outcome.body()
+        else:
+            body = self.response().to_dict()
+        if self.run_id is not None:
+            body["run_id"] = self.run_id
+        return body
+
+
+async def run_and_wait(
+    site: AgentSite,
+    endpoint: AgentEndpointDef,
+    raw: str,
+    *,
+    user: Any = None,
+    session_id: str | None = None,
+    **kwargs: Any,
+) -> AwaitedRun:
+    """Run a streaming endpoint for a caller that wants one answer: the JSON route, Python.
+
+    The run executes in a task of its own, exactly as a streamed one: its events
+    are stored and can be followed (``runs/<id>/events/``). This returns when the
+    run ends, or as soon as it asks a person for approval (the run then keeps
+    waiting for the decision, which may come from the resume route, the approval
+    API or admin). A caller that goes away (cancelled) leaves the run running,
+    unless the endpoint says ``on_disconnect="cancel"``.
     """
     try:
         endpoint = await resolve_endpoint(endpoint)
     except AgentDisabled as exc:
         from .pipeline import refuse
 
-        return None, await refuse(
-            endpoint, raw, exc, user=user, session_id=kwargs.get("session_id")
-        )
+        return AwaitedRun(None, await refuse(endpoint, raw, exc, user=user, session_id=session_id))
     run = await run_db(_create, endpoint.name, user, raw)
-    outcome = await execute(site, endpoint, raw, build_context(run, endpoint), user=user, **kwargs)
-    return run.run_id, outcome
+    context = build_context(run, endpoint)
+    asked: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+
+    def on_open(description: dict[str, Any]) -> None:
+        if not asked.done():
+            asked.set_result(description)
+
+    context.gate.on_open = on_open
+    task = _launch(site, endpoint, raw, context, user=user, session_id=session_id, **kwargs)
+    try:
+        await asyncio.wait({task, asked}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        if endpoint.on_disconnect == "cancel":
+            task.cancel()
+        raise
+    finally:
+        context.gate.on_open = None
+    if task.done():
+        return AwaitedRun(run.run_id, task.result())
+    return AwaitedRun(run.run_id, approval=asked.result())
 
 
 async def execute(

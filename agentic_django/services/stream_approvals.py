@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -79,6 +79,24 @@ def _open(
     return request
 
 
+def describe_stream_request(request: ApprovalRequest, run_id: str) -> dict[str, Any]:
+    """The ``approval_request`` of a 202 answered while a streamed run waits on a person."""
+    return {
+        "id": request.request_id,
+        "kind": ApprovalKind.STREAM.value,
+        "rule": request.rule_name,
+        "prompt": request.action["prompt"],
+        "options": list(request.action["options"]),
+        "default_decision": request.action["default_decision"],
+        "approvers": list(request.approvers),
+        "expires_at": request.expires_at.isoformat(),
+        "run_id": run_id,
+        "url": f"approvals/{request.request_id}/",
+        "resume_url": f"runs/{run_id}/resume/",
+        "events_url": f"runs/{run_id}/events/",
+    }
+
+
 def decision_of(request: ApprovalRequest) -> str:
     """The option chosen on a settled request.
 
@@ -120,6 +138,8 @@ class StreamApprovalGate:
         self.endpoint = endpoint
         #: Set by the pipeline once the intent is parsed: the endpoint's rules match on it.
         self.intent_key: tuple[str, str] = ("", "")
+        #: Told about each question as soon as it is stored (a caller answering early).
+        self.on_open: Callable[[dict[str, Any]], None] | None = None
         self._requests: dict[str, int] = {}
 
     async def open(
@@ -143,6 +163,8 @@ class StreamApprovalGate:
             owner_may_decide=owner_may_decide,
         )
         self._requests[request.request_id] = request.pk
+        if self.on_open is not None:
+            self.on_open(describe_stream_request(request, self.run.run_id))
         return ApprovalTicket(
             approval_id=request.request_id,
             approvers=tuple(request.approvers),
