@@ -21,6 +21,10 @@ DEFAULTS: dict[str, Any] = {
     "LLM_BACKENDS": {},
     # Alias used to parse intents; None means keyword parsing.
     "INTENT_PARSER_LLM": None,
+    # Words added to the keyword parser's tables (English and Japanese built in):
+    # {"read": [...], "write": [...], "analyze": [...], "execute": [...],
+    #  "domains": {"word": "domain"}}.
+    "INTENT_KEYWORDS": {},
     # Raise instead of calling a real provider (turned on in test settings).
     "FORBID_REAL_LLM_CALLS": False,
     # USD per million tokens, merged over the built-in table: {"model": {"input": x, "output": y}}.

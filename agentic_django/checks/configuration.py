@@ -8,6 +8,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import DEFAULTS, SETTINGS_NAME, TASK_RUNNERS, agentic_settings
+from ..core.intent import DEFAULT_KEYWORDS
 from .ids import (
     E001_UNKNOWN_SETTING,
     E002_BAD_SETTING_VALUE,
@@ -97,6 +98,20 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             checks.Error(
                 f"{SETTINGS_NAME}['TASK_RUNNER'] must be one of {TASK_RUNNERS}.",
                 id=E005_TASK_RUNNER,
+            )
+        )
+    keywords = user.get("INTENT_KEYWORDS", {})
+    try:
+        if not isinstance(keywords, dict):
+            raise ValueError("must be a dict")
+        DEFAULT_KEYWORDS.extended(keywords)
+    except (ValueError, TypeError, AttributeError) as exc:
+        errors.append(
+            checks.Error(
+                f"{SETTINGS_NAME}['INTENT_KEYWORDS'] {exc}.",
+                hint='{"read": [...], "write": [...], "analyze": [...], "execute": [...], '
+                '"domains": {"word": "domain"}}',
+                id=E002_BAD_SETTING_VALUE,
             )
         )
     return errors

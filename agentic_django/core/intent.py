@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from fnmatch import fnmatchcase
@@ -68,6 +68,17 @@ _WORDS = re.compile(r"[\w']+", re.UNICODE)
 _ACTION_KEYWORDS: dict[IntentAction, frozenset[str]] = {
     IntentAction.READ: frozenset(
         [
+            "表示",
+            "見せて",
+            "一覧",
+            "確認",
+            "教えて",
+            "取得",
+            "検索",
+            "参照",
+            "何",
+            "いくつ",
+            "何件",
             "show",
             "list",
             "get",
@@ -94,6 +105,18 @@ _ACTION_KEYWORDS: dict[IntentAction, frozenset[str]] = {
     ),
     IntentAction.WRITE: frozenset(
         [
+            "作成",
+            "追加",
+            "更新",
+            "変更",
+            "削除",
+            "登録",
+            "編集",
+            "取消",
+            "取り消し",
+            "キャンセル",
+            "返金",
+            "修正",
             "create",
             "add",
             "update",
@@ -118,6 +141,16 @@ _ACTION_KEYWORDS: dict[IntentAction, frozenset[str]] = {
     ),
     IntentAction.ANALYZE: frozenset(
         [
+            "分析",
+            "集計",
+            "比較",
+            "傾向",
+            "平均",
+            "統計",
+            "レポート",
+            "要約",
+            "予測",
+            "内訳",
             "analyze",
             "analyse",
             "analysis",
@@ -140,6 +173,14 @@ _ACTION_KEYWORDS: dict[IntentAction, frozenset[str]] = {
     ),
     IntentAction.EXECUTE: frozenset(
         [
+            "実行",
+            "送信",
+            "開始",
+            "起動",
+            "同期",
+            "エクスポート",
+            "インポート",
+            "処理",
             "run",
             "execute",
             "trigger",
@@ -182,35 +223,93 @@ _DOMAIN_WORDS: dict[str, str] = {
     "shipments": "shipping",
     "delivery": "shipping",
     "deliveries": "shipping",
+    "注文": "order",
+    "商品": "product",
+    "ユーザ": "user",
+    "ユーザー": "user",
+    "顧客": "customer",
+    "支払い": "payment",
+    "請求書": "invoice",
+    "在庫": "inventory",
+    "配送": "shipping",
 }
 
 
-def classify_action(words: set[str]) -> IntentAction:
+@dataclass(frozen=True)
+class KeywordTables:
+    """The words the keyword parser classifies by: per action, and word → domain.
+
+    Words without spaces between them (Japanese, Chinese) are matched anywhere in
+    the text; others as whole words. Projects add their language with the
+    ``INTENT_KEYWORDS`` setting, which :meth:`extended` merges over the defaults.
+    """
+
+    actions: Mapping[IntentAction, frozenset[str]]
+    domains: Mapping[str, str]
+
+    def extended(self, extra: Mapping[str, Any]) -> KeywordTables:
+        """These tables plus ``extra``: ``{"read": [...], ..., "domains": {word: domain}}``."""
+        unknown = set(extra) - {action.value for action in IntentAction} - {"domains"}
+        if unknown:
+            raise ValueError(
+                f"unknown keys {sorted(unknown)}: use action names "
+                f"{[action.value for action in IntentAction]} and 'domains'"
+            )
+        actions = {
+            action: words | {str(w).lower() for w in extra.get(action.value, ())}
+            for action, words in self.actions.items()
+        }
+        domains = {
+            **self.domains,
+            **{str(k).lower(): str(v) for k, v in extra.get("domains", {}).items()},
+        }
+        return KeywordTables(actions=actions, domains=domains)
+
+    def terms(self, text: str) -> list[str]:
+        """The words of ``text`` (lower-cased) plus the unspaced keywords it contains, in order."""
+        found = [(m.start(), m.group()) for m in _WORDS.finditer(text)]
+        vocabulary = {w for words in self.actions.values() for w in words} | set(self.domains)
+        for keyword in vocabulary:
+            if not keyword.isascii():
+                position = text.find(keyword)
+                if position >= 0:
+                    found.append((position, keyword))
+        return [word for _, word in sorted(found)]
+
+
+DEFAULT_KEYWORDS = KeywordTables(actions=_ACTION_KEYWORDS, domains=_DOMAIN_WORDS)
+
+
+def classify_action(words: set[str], tables: KeywordTables = DEFAULT_KEYWORDS) -> IntentAction:
     """Pick the action whose keyword set overlaps the words most (read on ties or none)."""
     best, best_score = IntentAction.READ, 0
-    for action, keywords in _ACTION_KEYWORDS.items():
+    for action, keywords in tables.actions.items():
         score = len(words & keywords)
         if score > best_score:
             best, best_score = action, score
     return best
 
 
-def extract_domain(words: list[str]) -> str:
+def extract_domain(words: list[str], tables: KeywordTables = DEFAULT_KEYWORDS) -> str:
     """Return the first known domain word in reading order, else ``"general"``."""
     for word in words:
-        domain = _DOMAIN_WORDS.get(word)
+        domain = tables.domains.get(word)
         if domain is not None:
             return domain
     return "general"
 
 
-def parse_with_keywords(raw: str, session_context: dict[str, Any] | None = None) -> Intent[Any]:
+def parse_with_keywords(
+    raw: str,
+    session_context: dict[str, Any] | None = None,
+    tables: KeywordTables = DEFAULT_KEYWORDS,
+) -> Intent[Any]:
     """Classify ``raw`` by keyword overlap; confidence is fixed at 0.5."""
-    words = _WORDS.findall(raw.lower())
+    words = tables.terms(raw.lower())
     return Intent(
         raw=raw,
-        action=classify_action(set(words)),
-        domain=extract_domain(words),
+        action=classify_action(set(words), tables),
+        domain=extract_domain(words, tables),
         confidence=0.5,
         session_context=dict(session_context or {}),
     )
@@ -229,8 +328,15 @@ class IntentParser:
     output) and falls back to keywords when the reply is unusable.
     """
 
-    def __init__(self, *, llm: LLMBackend | None = None) -> None:
+    def __init__(
+        self, *, llm: LLMBackend | None = None, keywords: KeywordTables = DEFAULT_KEYWORDS
+    ) -> None:
         self.llm = llm
+        self.keywords = keywords
+
+    def keyword_parse(self, raw: str, session_context: dict[str, Any] | None = None) -> Intent[Any]:
+        """The keyword mode on its own (also the LLM mode's fallback)."""
+        return parse_with_keywords(raw, session_context, self.keywords)
 
     async def parse(
         self,
@@ -252,10 +358,10 @@ class IntentParser:
                 raw,
                 session_context=context,
                 schema=schema,
-                keyword_parse=parse_with_keywords,
+                keyword_parse=self.keyword_parse,
                 observer=observer,
             )
-        intent = parse_with_keywords(raw, context)
+        intent = self.keyword_parse(raw, context)
         if schema is None:
             return intent
         return with_schema_defaults(intent, schema)

@@ -20,7 +20,7 @@ from django.http import HttpResponseBase
 from django.urls import reverse
 from pydantic import BaseModel, ValidationError
 
-from ..conf import agentic_settings
+from ..conf import agentic_settings, on_reload
 from ..core.context import AgentContext
 from ..core.dependencies import InjectionPlan, Solver
 from ..core.exceptions import (
@@ -33,7 +33,7 @@ from ..core.exceptions import (
     http_status_for,
 )
 from ..core.files import UploadedFiles
-from ..core.intent import Intent, IntentParser
+from ..core.intent import DEFAULT_KEYWORDS, Intent, IntentParser, KeywordTables
 from ..core.response import AgentResponse
 from ..core.tasks import AgentTasks
 from ..harness import BudgetPolicy
@@ -117,12 +117,30 @@ def validate_result(result: Any, endpoint: AgentEndpointDef) -> Any:
     return to_jsonable(result)
 
 
+_keywords: KeywordTables | None = None
+
+
+def keyword_tables() -> KeywordTables:
+    """The keyword parser's tables with ``INTENT_KEYWORDS`` merged in (once per reload)."""
+    global _keywords
+    if _keywords is None:
+        _keywords = DEFAULT_KEYWORDS.extended(agentic_settings.INTENT_KEYWORDS)
+    return _keywords
+
+
+@on_reload
+def _forget_keywords() -> None:
+    global _keywords
+    _keywords = None
+
+
 def _intent_parser(recorder: CallRecorder, guard: BudgetGuard) -> tuple[IntentParser, Any]:
     """The configured parser: keywords, or the ``INTENT_PARSER_LLM`` backend, budgeted."""
     alias = agentic_settings.INTENT_PARSER_LLM
     if not alias:
-        return IntentParser(), None
-    return IntentParser(llm=BudgetedBackend(llm_backends[alias], guard)), recorder.observer(alias)
+        return IntentParser(keywords=keyword_tables()), None
+    llm = BudgetedBackend(llm_backends[alias], guard)
+    return IntentParser(llm=llm, keywords=keyword_tables()), recorder.observer(alias)
 
 
 async def _parse_intent(
