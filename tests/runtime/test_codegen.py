@@ -176,3 +176,41 @@ async def test_code_is_extracted_leniently_from_the_reply(reply: str) -> None:
 def test_extraction_is_lenient_but_what_runs_is_still_checked() -> None:
     with pytest.raises(CodeGenerationError, match="never assigns"):
         check_program(extract_code("Here:\n```python\nprint('hi')\n```"))
+
+
+async def test_the_reference_call_shape_is_accepted() -> None:
+    from agentic_django.core.context import AgentContext
+    from agentic_django.runtime import ToolRegistry, tool
+
+    @tool
+    def order_count() -> int:
+        """How many orders there are."""
+        return 3
+
+    llm = FunctionBackend(lambda prompt: "```python\nresult = data['count']\n```")
+    generator = CodeGenerator(llm=llm, tools=ToolRegistry([order_count]))
+    context = AgentContext(
+        trace_id="t1", endpoint_name="orders", session_context={"last_topic": "refunds"}
+    )
+    generated = await generator.generate(
+        intent_raw="Show me order count",
+        intent_action="read",
+        intent_domain="order",
+        intent_parameters={},
+        context=context,
+        sandbox_data={"count": 3},
+    )
+    assert generated.code == "result = data['count']"
+    [prompt] = llm.prompts
+    # The tools are described, the data and the context are shown, all as data.
+    assert "`order_count`: How many orders there are." in prompt.system
+    assert '"count": 3' in prompt.messages[0].content
+    assert "<context>" in prompt.messages[0].content and "refunds" in prompt.messages[0].content
+
+
+async def test_a_failing_llm_call_is_a_code_generation_error() -> None:
+    def fail(prompt: LLMPrompt) -> str:
+        raise RuntimeError("connection reset")
+
+    with pytest.raises(CodeGenerationError, match="connection reset"):
+        await CodeGenerator(FunctionBackend(fail)).generate(**REQUEST)
