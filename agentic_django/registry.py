@@ -14,7 +14,13 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel
 
-from .core.dependencies import Dependency, InjectionError, InjectionPlan, scan
+from .core.dependencies import (
+    Dependency,
+    InjectionError,
+    InjectionPlan,
+    check_dependencies,
+    scan,
+)
 from .core.intent import IntentScope
 from .harness import ApprovalWorkflow, AutonomyPolicy, Policy
 from .runtime import AgentWorkflow, LoopConfig, ToolRegistry
@@ -213,6 +219,9 @@ def build_endpoint(
         data_plan = (
             scan(context_data, extra_injectables=_extra_injectables()) if context_data else None
         )
+        check_dependencies(plan, extra_injectables=_extra_injectables(), extra=deps)
+        if data_plan is not None:
+            check_dependencies(data_plan, extra_injectables=_extra_injectables())
     except InjectionError as exc:
         raise ImproperlyConfigured(f"Agent endpoint {name!r}: {exc}") from exc
     if transport is None and any("stream" in p.uses for p in (plan, data_plan) if p):

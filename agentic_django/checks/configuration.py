@@ -121,7 +121,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
     from pydantic import BaseModel
 
+    from ..core.dependencies import InjectionError, check_dependencies
     from ..registry import AUTONOMY_LEVELS, agents
+    from ..registry import _extra_injectables as extra_injectables
 
     messages: list[checks.CheckMessage] = []
     if not len(agents):
@@ -150,6 +152,21 @@ def check_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
                     id=E004_BAD_ENDPOINT,
                 )
             )
+        for plan in (endpoint.injection_plan, endpoint.context_data_plan):
+            if plan is None:
+                continue
+            try:
+                # With the site's overrides, which may be set after registration.
+                check_dependencies(
+                    plan,
+                    extra_injectables=extra_injectables(),
+                    overrides=agents.dependency_overrides,
+                    extra=endpoint.dependencies if plan is endpoint.injection_plan else (),
+                )
+            except InjectionError as exc:
+                messages.append(
+                    checks.Error(f"Endpoint {endpoint.name!r}: {exc}", id=E004_BAD_ENDPOINT)
+                )
         model = endpoint.response_model
         if model is not None and not (isinstance(model, type) and issubclass(model, BaseModel)):
             messages.append(

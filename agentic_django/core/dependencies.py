@@ -35,6 +35,9 @@ BUILTIN_INJECTABLES: dict[type, str] = {
 
 _POSITIONAL_KEYS = ("intent", "context")
 
+#: How deep ``Depends`` may nest; deeper chains are refused at start-up.
+MAX_DEPENDENCY_DEPTH = 32
+
 
 class Dependency:
     """A parameter whose value comes from calling ``dependency`` (see :func:`Depends`)."""
@@ -112,6 +115,54 @@ def _injectable_key(hint: type, injectables: Mapping[type, str]) -> str | None:
     return None
 
 
+def _name(func: Callable[..., Any]) -> str:
+    return str(getattr(func, "__qualname__", func))
+
+
+def parameter_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """The evaluated annotations of the parameters injection reads, and only those.
+
+    The return annotation and the annotations of ``Depends(...)`` parameters are
+    never evaluated, so a name imported only under ``TYPE_CHECKING`` there is
+    fine. Annotations are evaluated in the function's module and closure. A
+    parameter whose annotation cannot be evaluated is an :class:`InjectionError`
+    naming it, raised when the plan is built (at start-up for handlers).
+    """
+    try:
+        return {k: v for k, v in typing.get_type_hints(func).items() if k != "return"}
+    except Exception:
+        pass  # resolved one parameter at a time below, naming the one that fails
+    target = inspect.unwrap(func)
+    if not (inspect.isfunction(target) or inspect.ismethod(target)):
+        target = getattr(target, "__call__", target)  # noqa: B004 - callable instances
+    raw = inspect.get_annotations(target)
+    namespace = dict(getattr(target, "__globals__", {}))
+    code = getattr(target, "__code__", None)
+    closure = getattr(target, "__closure__", None) or ()
+    if code is not None:
+        for name, cell in zip(code.co_freevars, closure, strict=False):
+            with contextlib.suppress(ValueError):  # an empty cell
+                namespace[name] = cell.cell_contents
+    hints: dict[str, Any] = {}
+    for param in inspect.signature(func).parameters.values():
+        if isinstance(param.default, Dependency) or param.name not in raw:
+            continue
+        annotation = raw[param.name]
+        if not isinstance(annotation, str):
+            hints[param.name] = annotation
+            continue
+        try:
+            # The function's own annotation text, evaluated as typing.get_type_hints does.
+            hints[param.name] = eval(annotation, namespace)
+        except Exception as exc:
+            raise InjectionError(
+                f"{_name(func)}(): cannot resolve the annotation {annotation!r} of parameter "
+                f"{param.name!r}: {exc}. Import it at run time (not only under TYPE_CHECKING), "
+                "or give the parameter a Depends(...) default."
+            ) from exc
+    return hints
+
+
 def scan(
     func: Callable[..., Any],
     *,
@@ -120,10 +171,7 @@ def scan(
 ) -> InjectionPlan:
     """Build the :class:`InjectionPlan` of ``func``; raise :class:`InjectionError` early."""
     injectables = {**BUILTIN_INJECTABLES, **(extra_injectables or {})}
-    try:
-        hints = typing.get_type_hints(func)
-    except Exception as exc:
-        raise InjectionError(f"Cannot resolve the annotations of {func!r}: {exc}") from exc
+    hints = parameter_hints(func)
     signature = inspect.signature(func)
     specs: list[ParamSpec] = []
     schema: type[BaseModel] | None = None
@@ -162,6 +210,46 @@ def scan(
 
 Overrides = Mapping[Callable[..., Any], Callable[..., Any]]
 
+
+def check_dependencies(
+    plan: InjectionPlan,
+    *,
+    extra_injectables: Mapping[type, str] | None = None,
+    overrides: Overrides | None = None,
+    extra: tuple[Dependency, ...] = (),
+    max_depth: int = MAX_DEPENDENCY_DEPTH,
+) -> None:
+    """Walk every ``Depends`` reachable from ``plan`` (and ``extra``); raise on the first fault.
+
+    Each dependency's signature is scanned (so unresolvable annotations surface
+    now), a cycle is an :class:`InjectionError` naming the chain (``a -> b -> a``),
+    and so is a chain deeper than ``max_depth``. Meant for start-up: registration
+    and the system checks call it, so no request meets these errors.
+    """
+    overrides = overrides or {}
+    checked: set[Callable[..., Any]] = set()
+
+    def visit(depends: Dependency, chain: list[Callable[..., Any]]) -> None:
+        func = overrides.get(depends.dependency, depends.dependency)
+        if func in chain:
+            cycle = " -> ".join(_name(f) for f in [*chain[chain.index(func) :], func])
+            raise InjectionError(f"Dependency cycle: {cycle}")
+        if len(chain) >= max_depth:
+            path = " -> ".join(_name(f) for f in [*chain, func])
+            raise InjectionError(f"Dependencies nest deeper than {max_depth}: {path}")
+        if func in checked:
+            return
+        sub = scan(func, extra_injectables=extra_injectables, positional_defaults=False)
+        for spec in sub.params:
+            if spec.depends is not None:
+                visit(spec.depends, [*chain, func])
+        checked.add(func)
+
+    roots = [spec.depends for spec in plan.params if spec.depends is not None]
+    for depends in [*extra, *roots]:
+        visit(depends, [plan.func])
+
+
 #: Runs a sync callable without blocking the event loop (the Django layer
 #: passes ``sync_to_async`` so ORM calls get a proper thread).
 RunSync = Callable[..., Awaitable[Any]]
@@ -189,6 +277,9 @@ class Solver:
         self.exit_stack = contextlib.AsyncExitStack()
         self._cache: dict[Callable[..., Any], Any] = {}
         self._plans: dict[Callable[..., Any], InjectionPlan] = {}
+        #: Dependencies being resolved, outermost first (a cycle added by an
+        #: override after start-up is an error, not a RecursionError).
+        self._resolving: list[Callable[..., Any]] = []
 
     async def __aenter__(self) -> Solver:
         await self.exit_stack.__aenter__()
@@ -227,7 +318,14 @@ class Solver:
         func = self.overrides.get(depends.dependency, depends.dependency)
         if depends.use_cache and func in self._cache:
             return self._cache[func]
-        args, kwargs = await self.arguments(self._plan_for(func))
+        if func in self._resolving or len(self._resolving) >= MAX_DEPENDENCY_DEPTH:
+            chain = " -> ".join(_name(f) for f in [*self._resolving, func])
+            raise InjectionError(f"Dependency cycle or chain too deep: {chain}")
+        self._resolving.append(func)
+        try:
+            args, kwargs = await self.arguments(self._plan_for(func))
+        finally:
+            self._resolving.pop()
         value = await self._call(func, args, kwargs)
         if depends.use_cache:
             self._cache[func] = value
