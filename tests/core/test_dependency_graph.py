@@ -34,7 +34,7 @@ async def test_annotations_imported_only_for_type_checkers_do_not_break_injectio
 
 
 def test_an_injected_parameter_whose_annotation_cannot_resolve_is_named() -> None:
-    with pytest.raises(InjectionError, match="parameter 'value'.*TYPE_CHECKING"):
+    with pytest.raises(InjectionError, match=r"parameter 'value'.*TYPE_CHECKING"):
         scan(typing_only_deps.needs_unknown, positional_defaults=False)
 
 

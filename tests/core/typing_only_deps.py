@@ -8,7 +8,7 @@ from agentic_django.core.dependencies import Depends
 from agentic_django.core.intent import Intent
 
 if TYPE_CHECKING:
-    from decimal import Decimal  # noqa: F401 - only type checkers see it
+    from decimal import Decimal  # only type checkers see this import
 
 
 def current_rate() -> Decimal:
