@@ -170,3 +170,23 @@ def test_a_handler_stream_without_usage_is_recorded_as_estimated(ollama, site, p
     [call] = LLMCall.objects.all()
     assert call.usage_estimated and call.input_tokens > 0 and call.output_tokens > 0
     assert call.cost_usd > 0
+
+
+def test_the_documented_backend_can_be_the_intent_parser(ollama, site, post, settings) -> None:
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "INTENT_PARSER_LLM": "local"}
+    seen = []
+
+    @site.agent_endpoint("parsed", description="Orders.")
+    async def parsed(intent):
+        seen.append((intent.action.value, intent.domain))
+        return "ok"
+
+    classification = {"action": "write", "domain": "order", "parameters": {}, "confidence": 0.9}
+    ollama.replies.append(
+        {"text": json.dumps(classification), "usage": {"prompt_eval_count": 30, "eval_count": 9}}
+    )
+    response = post("parsed", {"intent": "cancel order 7"})
+    assert response.status_code == 200, response.json()
+    assert seen == [("write", "order")]
+    [call] = LLMCall.objects.all()
+    assert (call.purpose, call.provider, call.input_tokens) == ("intent_parse", "myproject", 30)
