@@ -391,7 +391,7 @@ async def _assemble_stream(
         prompt,
         LLMResponse(
             content="".join(parts),
-            usage=(final.usage if final and final.usage else LLMUsage()),
+            usage=getattr(final, "usage", None) or LLMUsage(),
             model=llm.model_name,
             tool_calls=list(getattr(final, "tool_calls", None) or []),
             finish_reason=getattr(final, "finish_reason", None),

@@ -238,7 +238,7 @@ class RecordingBackend:
                     prompt,
                     LLMResponse(
                         content="".join(parts),
-                        usage=(final.usage if final and final.usage else LLMUsage()),
+                        usage=getattr(final, "usage", None) or LLMUsage(),
                         model=self.model_name,
                         tool_calls=list(getattr(final, "tool_calls", None) or []),
                         finish_reason=getattr(final, "finish_reason", None),

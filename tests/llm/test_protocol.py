@@ -194,3 +194,26 @@ def test_openai_shaped_tool_definitions_work_in_every_backend(backend: Any, find
 async def test_openai_shaped_tools_reach_the_mock_backend() -> None:
     reply = await MockBackend().generate(prompt(tools=[OPENAI_SHAPED_TOOL], tool_choice="required"))
     assert reply.tool_calls[0].name == "get_weather"
+
+
+async def test_chunks_of_a_foreign_class_are_assembled() -> None:
+    class Chunk:
+        """A third-party chunk: only content and is_final."""
+
+        def __init__(self, content: str, is_final: bool = False) -> None:
+            self.content = content
+            self.is_final = is_final
+
+    class Foreign(ThreeMembers):
+        async def generate_stream(self, prompt: LLMPrompt) -> AsyncIterator[Any]:
+            yield Chunk("partly ")
+            yield Chunk("cloudy", is_final=True)
+
+    seen: list[str] = []
+
+    async def on_text(text: str) -> None:
+        seen.append(text)
+
+    response = await observed_generate(Foreign(), prompt(), purpose="loop", on_text=on_text)
+    assert response.content == "partly cloudy" == "".join(seen)
+    assert response.usage.estimated and response.usage.output_tokens > 0
