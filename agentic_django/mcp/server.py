@@ -194,9 +194,12 @@ async def _streamed(
                 "result": None,
                 "run_id": run.run_id,
                 "approval_request": {
-                    "id": data.get("request_id"),
+                    "id": data.get("approval_id"),
                     "prompt": data.get("prompt"),
-                    "url": reverse("agentic_django:approval-detail", args=[data.get("request_id")]),
+                    "options": data.get("options"),
+                    "url": reverse(
+                        "agentic_django:approval-detail", args=[data.get("approval_id")]
+                    ),
                     "events_url": f"{_prefix(request)}runs/{run.run_id}/events/?since={seq}",
                 },
             }
