@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
 HOST = "127.0.0.1"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -34,10 +36,12 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn serving ``app`` on a free loopback port, in a thread."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, lifespan: str = "off") -> None:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
-        config = uvicorn.Config(app, host=HOST, port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            app, host=HOST, port=self.port, log_level="warning", lifespan=lifespan
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

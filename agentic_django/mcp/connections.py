@@ -1,0 +1,216 @@
+"""Connections to the MCP servers of ``AGENTIC_DJANGO["MCP_SERVERS"]``, pooled per process.
+
+One connection per server alias and event loop (an asyncio connection cannot
+cross loops: daphne has one, a Celery task running ``async_to_sync`` gets its
+own), opened on first use and kept. A connection that died — the server's
+process exited, its HTTP endpoint went away, a call timed out and left it in an
+unknown state — is dropped and the next call opens a new one. Every failure to
+reach a server surfaces as :class:`MCPServerUnavailable`, which the tools turn
+into an error the model reads.
+
+The SDK's client keeps task groups that must be left by the task that entered
+them, so each connection lives in a task of its own and callers share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
+
+from ..conf import SETTINGS_NAME, agentic_settings
+
+logger = logging.getLogger("agentic_django.mcp")
+
+SERVER_KEYS = frozenset(
+    {
+        "COMMAND",
+        "ENV",
+        "CWD",
+        "URL",
+        "HEADERS",
+        "TIMEOUT_SECONDS",
+        "CONNECT_TIMEOUT_SECONDS",
+        "MAX_RESULT_CHARS",
+        "INJECTION_POLICY",
+    }
+)
+
+
+class MCPServerUnavailable(Exception):
+    """An MCP server could not be reached, or stopped answering."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """One entry of ``MCP_SERVERS``, validated."""
+
+    alias: str
+    command: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_seconds: float = 30.0
+    connect_timeout_seconds: float = 10.0
+    max_result_chars: int = 20_000
+    injection_policy: Any = True
+
+    @classmethod
+    def from_settings(cls, alias: str) -> ServerConfig:
+        servers = agentic_settings.MCP_SERVERS
+        where = f"{SETTINGS_NAME}['MCP_SERVERS'][{alias!r}]"
+        if alias not in servers:
+            raise ImproperlyConfigured(
+                f"No MCP server is configured under the alias {alias!r}; add it to "
+                f"{SETTINGS_NAME}['MCP_SERVERS']."
+            )
+        entry = servers[alias]
+        if not isinstance(entry, dict):
+            raise ImproperlyConfigured(f"{where} must be a dict.")
+        unknown = sorted(set(entry) - SERVER_KEYS)
+        if unknown:
+            raise ImproperlyConfigured(f"{where}: unknown keys {unknown}.")
+        command = entry.get("COMMAND") or ()
+        if isinstance(command, str):
+            command = (command,)
+        url = entry.get("URL") or ""
+        if bool(command) == bool(url):
+            raise ImproperlyConfigured(f"{where} needs either COMMAND (a list) or URL, not both.")
+        return cls(
+            alias=alias,
+            command=tuple(str(part) for part in command),
+            env=dict(entry.get("ENV") or {}),
+            cwd=entry.get("CWD"),
+            url=str(url),
+            headers=dict(entry.get("HEADERS") or {}),
+            timeout_seconds=float(entry.get("TIMEOUT_SECONDS", 30.0)),
+            connect_timeout_seconds=float(entry.get("CONNECT_TIMEOUT_SECONDS", 10.0)),
+            max_result_chars=int(entry.get("MAX_RESULT_CHARS", 20_000)),
+            injection_policy=entry.get("INJECTION_POLICY", True),
+        )
+
+    def client(self) -> Client:
+        """The SDK client for this server (not connected yet)."""
+        if self.command:
+            params = StdioServerParameters(
+                command=self.command[0], args=list(self.command[1:]), env=self.env, cwd=self.cwd
+            )
+            return Client(params, read_timeout_seconds=self.timeout_seconds)
+        http = create_mcp_http_client(headers=self.headers)
+        return Client(
+            streamable_http_client(self.url, http_client=http),
+            read_timeout_seconds=self.timeout_seconds,
+        )
+
+
+class Connection:
+    """One live client session, owned by its own task until closed or dead."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.client: Client | None = None
+        self.dead = False
+        self._closing = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def open(self) -> Connection:
+        ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._task = asyncio.create_task(self._own(ready), name=f"mcp-{self.config.alias}")
+        try:
+            await asyncio.wait_for(asyncio.shield(ready), self.config.connect_timeout_seconds)
+        except TimeoutError:
+            await self.close()
+            raise MCPServerUnavailable(
+                f"MCP server {self.config.alias!r} did not answer within "
+                f"{self.config.connect_timeout_seconds:g} seconds."
+            ) from None
+        except Exception as exc:
+            await self.close()
+            raise MCPServerUnavailable(
+                f"MCP server {self.config.alias!r} is unavailable: {_reason(exc)}"
+            ) from exc
+        return self
+
+    async def _own(self, ready: asyncio.Future[None]) -> None:
+        try:
+            async with self.config.client() as client:
+                self.client = client
+                ready.set_result(None)
+                await self._closing.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc if isinstance(exc, Exception) else RuntimeError(repr(exc)))
+            elif not self._closing.is_set():
+                logger.warning("MCP server %r connection ended: %r", self.config.alias, exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self.client = None
+            self.dead = True
+
+    async def close(self) -> None:
+        self.dead = True
+        self._closing.set()
+        if self._task is not None and not self._task.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), 5)
+            except (TimeoutError, Exception):
+                self._task.cancel()
+
+
+class ConnectionPool:
+    """The live connections of this process, by event loop and alias."""
+
+    def __init__(self) -> None:
+        self._connections: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, Connection]
+        ] = weakref.WeakKeyDictionary()
+        self._locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[str, asyncio.Lock]
+        ] = weakref.WeakKeyDictionary()
+
+    async def get(self, alias: str) -> Connection:
+        """The live connection to ``alias``, opened (or reopened) when needed."""
+        loop = asyncio.get_running_loop()
+        connections = self._connections.setdefault(loop, {})
+        lock = self._locks.setdefault(loop, {}).setdefault(alias, asyncio.Lock())
+        async with lock:
+            current = connections.get(alias)
+            if current is not None and not current.dead:
+                return current
+            config = ServerConfig.from_settings(alias)
+            connection = await Connection(config).open()
+            connections[alias] = connection
+            return connection
+
+    async def discard(self, connection: Connection) -> None:
+        """Close ``connection`` and forget it, so the next call reconnects."""
+        loop = asyncio.get_running_loop()
+        connections = self._connections.get(loop, {})
+        if connections.get(connection.config.alias) is connection:
+            del connections[connection.config.alias]
+        await connection.close()
+
+    async def close_all(self) -> None:
+        """Close this loop's connections (tests, shutdown)."""
+        loop = asyncio.get_running_loop()
+        for connection in list(self._connections.pop(loop, {}).values()):
+            await connection.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """The innermost message of an exception group or chain, for the model to read."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+connections = ConnectionPool()
