@@ -17,98 +17,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from dataclasses import dataclass, field
-from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
-from ..conf import SETTINGS_NAME, agentic_settings
+from .config import ServerConfig
 
 logger = logging.getLogger("agentic_django.mcp")
-
-SERVER_KEYS = frozenset(
-    {
-        "COMMAND",
-        "ENV",
-        "CWD",
-        "URL",
-        "HEADERS",
-        "TIMEOUT_SECONDS",
-        "CONNECT_TIMEOUT_SECONDS",
-        "MAX_RESULT_CHARS",
-        "INJECTION_POLICY",
-    }
-)
 
 
 class MCPServerUnavailable(Exception):
     """An MCP server could not be reached, or stopped answering."""
 
 
-@dataclass(frozen=True)
-class ServerConfig:
-    """One entry of ``MCP_SERVERS``, validated."""
-
-    alias: str
-    command: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    cwd: str | None = None
-    url: str = ""
-    headers: dict[str, str] = field(default_factory=dict)
-    timeout_seconds: float = 30.0
-    connect_timeout_seconds: float = 10.0
-    max_result_chars: int = 20_000
-    injection_policy: Any = True
-
-    @classmethod
-    def from_settings(cls, alias: str) -> ServerConfig:
-        servers = agentic_settings.MCP_SERVERS
-        where = f"{SETTINGS_NAME}['MCP_SERVERS'][{alias!r}]"
-        if alias not in servers:
-            raise ImproperlyConfigured(
-                f"No MCP server is configured under the alias {alias!r}; add it to "
-                f"{SETTINGS_NAME}['MCP_SERVERS']."
-            )
-        entry = servers[alias]
-        if not isinstance(entry, dict):
-            raise ImproperlyConfigured(f"{where} must be a dict.")
-        unknown = sorted(set(entry) - SERVER_KEYS)
-        if unknown:
-            raise ImproperlyConfigured(f"{where}: unknown keys {unknown}.")
-        command = entry.get("COMMAND") or ()
-        if isinstance(command, str):
-            command = (command,)
-        url = entry.get("URL") or ""
-        if bool(command) == bool(url):
-            raise ImproperlyConfigured(f"{where} needs either COMMAND (a list) or URL, not both.")
-        return cls(
-            alias=alias,
-            command=tuple(str(part) for part in command),
-            env=dict(entry.get("ENV") or {}),
-            cwd=entry.get("CWD"),
-            url=str(url),
-            headers=dict(entry.get("HEADERS") or {}),
-            timeout_seconds=float(entry.get("TIMEOUT_SECONDS", 30.0)),
-            connect_timeout_seconds=float(entry.get("CONNECT_TIMEOUT_SECONDS", 10.0)),
-            max_result_chars=int(entry.get("MAX_RESULT_CHARS", 20_000)),
-            injection_policy=entry.get("INJECTION_POLICY", True),
+def build_client(config: ServerConfig) -> Client:
+    """The SDK client for a configured server (not connected yet)."""
+    if config.command:
+        params = StdioServerParameters(
+            command=config.command[0], args=list(config.command[1:]), env=config.env, cwd=config.cwd
         )
-
-    def client(self) -> Client:
-        """The SDK client for this server (not connected yet)."""
-        if self.command:
-            params = StdioServerParameters(
-                command=self.command[0], args=list(self.command[1:]), env=self.env, cwd=self.cwd
-            )
-            return Client(params, read_timeout_seconds=self.timeout_seconds)
-        http = create_mcp_http_client(headers=self.headers)
-        return Client(
-            streamable_http_client(self.url, http_client=http),
-            read_timeout_seconds=self.timeout_seconds,
-        )
+        return Client(params, read_timeout_seconds=config.timeout_seconds)
+    http = create_mcp_http_client(headers=config.headers)
+    return Client(
+        streamable_http_client(config.url, http_client=http),
+        read_timeout_seconds=config.timeout_seconds,
+    )
 
 
 class Connection:
@@ -141,7 +75,7 @@ class Connection:
 
     async def _own(self, ready: asyncio.Future[None]) -> None:
         try:
-            async with self.config.client() as client:
+            async with build_client(self.config) as client:
                 self.client = client
                 ready.set_result(None)
                 await self._closing.wait()

@@ -26,7 +26,8 @@ from ..core.exceptions import ToolError
 from ..harness import PromptInjectionPolicy
 from ..runtime.loop import to_json_text
 from ..runtime.tools import Tool, ToolContext
-from .connections import Connection, MCPServerUnavailable, ServerConfig, connections
+from .config import ServerConfig
+from .connections import Connection, MCPServerUnavailable, connections
 
 logger = logging.getLogger("agentic_django.mcp")
 
