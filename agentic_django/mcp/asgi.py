@@ -21,12 +21,11 @@ import asyncio
 import json
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import DisallowedHost
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
 from ..registry import AgentSite, agents
-from .authorization import admit, django_request
+from .authorization import admit
 from .exposure import exposed_endpoints
 from .server import SCOPE_USER, build_server
 
@@ -44,11 +43,10 @@ class MCPApplication:
         if scope["type"] != "http":
             return
         try:
-            await sync_to_async(django_request(scope).get_host)()
+            admission = await admit(scope, exposed_endpoints(self.site))
         except DisallowedHost:
             await _send_json(send, 400, {"error": "invalid_host"})
             return
-        admission = await admit(scope, exposed_endpoints(self.site))
         if not admission.admitted:
             await _send_json(
                 send,

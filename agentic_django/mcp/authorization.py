@@ -59,6 +59,7 @@ def _gate_classes(endpoints: Iterable[AgentEndpointDef]) -> list[type]:
 
 
 def _admit(request: ASGIRequest, classes: list[type]) -> Admission:
+    request.get_host()  # DisallowedHost unless ALLOWED_HOSTS has it, as for any Django view
     challenge = ""
     for cls in classes:
         authenticator = cls()
@@ -76,7 +77,10 @@ def _admit(request: ASGIRequest, classes: list[type]) -> Admission:
 
 
 async def admit(scope: dict[str, Any], endpoints: Iterable[AgentEndpointDef]) -> Admission:
-    """Authenticate the MCP request with every authentication class in play."""
+    """Authenticate the MCP request with every authentication class in play.
+
+    Raises ``DisallowedHost`` for a ``Host`` header that ``ALLOWED_HOSTS`` refuses.
+    """
     request = django_request(scope)
     return await sync_to_async(_admit)(request, _gate_classes(endpoints))
 

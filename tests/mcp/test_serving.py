@@ -203,3 +203,14 @@ async def test_a_stream_waiting_for_approval_does_not_hold_the_call(
     assert body["approval_request"]["events_url"].startswith(
         f"{asgi_server.url}/agents/runs/{body['run_id']}/events/"
     )
+
+
+async def test_a_host_outside_allowed_hosts_is_refused(asgi_server, token, settings):
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    async with httpx.AsyncClient() as http:
+        response = await http.post(
+            f"{asgi_server.url}/agents/mcp/",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}},
+            headers={"Host": "evil.example", "Authorization": f"Token {token}"},
+        )
+    assert response.status_code == 400
