@@ -6,6 +6,7 @@ The server runs in a thread of the test process, so it shares the test database
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 import time
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 
 pytest.importorskip("mcp")
 
@@ -57,6 +60,13 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        # The server's ORM work ran in asgiref's shared sync thread: close what it opened
+        # there, or PostgreSQL refuses to drop the test database at the end of the run.
+        closer = threading.Thread(
+            target=asyncio.run, args=(sync_to_async(connections.close_all)(),)
+        )
+        closer.start()
+        closer.join(timeout=10)
 
 
 @pytest.fixture

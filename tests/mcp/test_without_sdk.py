@@ -60,7 +60,11 @@ def test_with_the_sdk_the_mcp_route_is_mounted():
 def test_mcp_settings_are_checked(settings, site, monkeypatch):
     settings.AGENTIC_DJANGO = {
         **settings.AGENTIC_DJANGO,
-        "MCP_SERVERS": {"both": {"COMMAND": ["x"], "URL": "http://x"}, "ok": {"URL": "http://x"}},
+        "MCP_SERVERS": {
+            **settings.AGENTIC_DJANGO.get("MCP_SERVERS", {}),
+            "both": {"COMMAND": ["x"], "URL": "http://x"},
+            "ok": {"URL": "http://x"},
+        },
     }
 
     @site.agent_endpoint("uses_missing", tools=[mcp_tools("nowhere")])
