@@ -52,6 +52,7 @@ def mcp_urlpatterns(prefix: str = "agents/") -> list[Any]:
     nothing when the ``mcp`` SDK is not installed."""
     if not sdk_available():
         return []
+    # Imported here, not at the top: it imports the SDK, an optional dependency.
     from .mcp.asgi import MCPApplication
 
     return [re_path(rf"{_root(prefix)}mcp/?$", MCPApplication())]

@@ -214,3 +214,19 @@ async def test_a_host_outside_allowed_hosts_is_refused(asgi_server, token, setti
             headers={"Host": "evil.example", "Authorization": f"Token {token}"},
         )
     assert response.status_code == 400
+
+
+async def test_sessions_continue_for_their_user_only(
+    asgi_server, token, other_user, mcp_everywhere
+):
+    other_token = (await Token.objects.acreate(user=other_user)).key
+    url = f"{asgi_server.url}/agents/mcp/"
+    async with mcp_client(url, token) as client:
+        first = await client.call_tool("echo", {"intent": "hello"})
+        session_id = first.structured_content["session_id"]
+        again = await client.call_tool("echo", {"intent": "again", "session_id": session_id})
+    async with mcp_client(url, other_token) as client:
+        stolen = await client.call_tool("echo", {"intent": "peek", "session_id": session_id})
+    assert again.structured_content["session_id"] == session_id
+    # Another user's session id starts a new session instead of reading that one.
+    assert stolen.structured_content["session_id"] != session_id
