@@ -15,6 +15,7 @@ them, so each connection lives in a task of its own and callers share it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import weakref
 
@@ -91,13 +92,21 @@ class Connection:
             self.dead = True
 
     async def close(self) -> None:
+        """End the session (the SDK stops a stdio server's process); cancel a stuck one."""
+        connected = self.client is not None
         self.dead = True
         self._closing.set()
-        if self._task is not None and not self._task.done():
-            try:
-                await asyncio.wait_for(asyncio.shield(self._task), 5)
-            except (TimeoutError, Exception):
-                self._task.cancel()
+        task = self._task
+        if task is None or task.done():
+            return
+        if connected:
+            with contextlib.suppress(TimeoutError, Exception):
+                await asyncio.wait_for(asyncio.shield(task), 5)
+        if not task.done():
+            # Still connecting (a server that never answers the handshake), or stuck.
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(task, 5)
 
 
 class ConnectionPool:

@@ -45,6 +45,11 @@ def servers(settings, http_mcp_server):
             "local": {**STDIO, "TIMEOUT_SECONDS": 2, "MAX_RESULT_CHARS": 1000},
             "remote": {"URL": http_mcp_server},
             "down": {"URL": f"http://127.0.0.1:{free_port()}/mcp", "CONNECT_TIMEOUT_SECONDS": 3},
+            # Starts, then never says a word.
+            "mute": {
+                "COMMAND": [sys.executable, "-c", "import time; time.sleep(600)"],
+                "CONNECT_TIMEOUT_SECONDS": 1,
+            },
         },
     }
 
@@ -219,3 +224,18 @@ def test_an_approved_mcp_call_runs_after_the_decision_on_a_new_connection(
     assert [(c["tool"], c["result_summary"]) for c in carried.tool_calls] == [
         ("delete_product", '{"result": "deleted A1"}')
     ]
+
+
+async def test_a_server_that_never_answers_the_handshake_is_an_error_the_model_reads(
+    site, servers, mock_llm, fresh_connections
+):
+    @site.agent_endpoint("shop", tools=[mcp_tools("mute", only=["stock"])])
+    async def shop(intent):
+        return None
+
+    mock_llm.add_tool_call_response(ToolCall(id="c1", name="stock", arguments={"sku": "A1"}))
+    mock_llm.add_response("No answer from the stock service.")
+    response = await site.process_intent("is A1 in stock?", endpoint_name="shop")
+    assert response.result == "No answer from the stock service."
+    [message] = tool_messages(mock_llm)
+    assert message == {"error": "MCP server 'mute' did not answer within 1 seconds."}
