@@ -99,7 +99,8 @@ class EndpointCheck:
         self.request: Request = view.initialize_request(django_request(scope))
         view.request = self.request
 
-    def _may_see(self) -> bool:
+    def may_see(self) -> bool:
+        """Authenticated and permitted (throttles are not spent on a listing); blocking."""
         try:
             self.view.perform_authentication(self.request)
             self.view.check_permissions(self.request)
@@ -107,13 +108,21 @@ class EndpointCheck:
             return False
         return bool(getattr(self.request.user, "is_authenticated", False))
 
-    async def may_see(self) -> bool:
-        """Authenticated and permitted (throttles are not spent on a listing)."""
-        return await sync_to_async(self._may_see)()
-
     async def authorize(self) -> Request:
         """Authentication, permissions and throttles; raises DRF's ``APIException``s."""
         await sync_to_async(self.view.initial)(self.request)
         if not getattr(self.request.user, "is_authenticated", False):
             raise exceptions.NotAuthenticated()
         return self.request
+
+
+async def visible_endpoints(
+    site: AgentSite, endpoints: Iterable[AgentEndpointDef], scope: dict[str, Any]
+) -> list[AgentEndpointDef]:
+    """The endpoints whose own DRF classes admit the caller, checked in one thread hop."""
+    candidates = list(endpoints)
+
+    def check_all() -> list[AgentEndpointDef]:
+        return [e for e in candidates if EndpointCheck(site, e, scope).may_see()]
+
+    return await sync_to_async(check_all)()

@@ -30,7 +30,7 @@ from ..runtime.tools import describe_validation_error
 from ..services import pipeline, runs
 from ..services.run_follow import follow
 from ..services.traces import current_transport
-from .authorization import EndpointCheck
+from .authorization import EndpointCheck, visible_endpoints
 from .exposure import ANSWERED, exposed_endpoints, input_schema, output_schema, tool_description
 
 #: Where the ASGI application leaves the admitted user in the request's scope.
@@ -59,12 +59,8 @@ def build_server(site: AgentSite) -> Server[Any]:
     async def list_tools(
         ctx: ServerRequestContext[Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        scope = _http_scope(ctx)
-        tools = []
-        for endpoint in exposed_endpoints(site):
-            if await EndpointCheck(site, endpoint, scope).may_see():
-                tools.append(_tool(endpoint))
-        return types.ListToolsResult(tools=tools)
+        visible = await visible_endpoints(site, exposed_endpoints(site), _http_scope(ctx))
+        return types.ListToolsResult(tools=[_tool(endpoint) for endpoint in visible])
 
     async def call_tool(
         ctx: ServerRequestContext[Any], params: types.CallToolRequestParams
@@ -74,10 +70,17 @@ def build_server(site: AgentSite) -> Server[Any]:
         except CallRefused as exc:
             return _error_result(str(exc))
 
+    def tool_input_schema(name: str) -> dict[str, Any] | None:
+        # The SDK validates a call's Mcp-Param headers against the tool's schema; without
+        # this it would run a whole tools/list (every endpoint's DRF checks) per call.
+        endpoint = next((e for e in exposed_endpoints(site) if e.name == name), None)
+        return input_schema(endpoint) if endpoint is not None else None
+
     return Server(
         "agentic_django",
         version=__version__,
         instructions="Agent endpoints of this Django application; each tool is one agent.",
+        get_tool_input_schema=tool_input_schema,
         on_list_tools=list_tools,
         on_call_tool=call_tool,
     )
