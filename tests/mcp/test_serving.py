@@ -7,8 +7,10 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 from rest_framework.authtoken.models import Token
 from rest_framework.permissions import IsAdminUser
+from rest_framework.throttling import UserRateThrottle
 
 from agentic_django import agents
 from agentic_django.llm import MockBackend, ToolCall
@@ -46,6 +48,15 @@ async def _hidden(intent):
     return {"hidden": True}
 
 
+class OncePerMinute(UserRateThrottle):
+    rate = "1/min"
+    scope = "mcp-tests"
+
+
+async def _throttled(intent):
+    return {"ok": True}
+
+
 async def _refunds(intent):
     return "Refund what the customer asks for."
 
@@ -57,6 +68,7 @@ def extra_endpoints() -> Iterator[None]:
         build_endpoint("mcp_admin", _admins_only, mcp=True, permission_classes=[IsAdminUser]),
         build_endpoint("mcp_hidden", _hidden, mcp=False),
         build_endpoint("mcp_refunds", _refunds, mcp=True, tools=[refund]),
+        build_endpoint("mcp_throttled", _throttled, mcp=True, throttle_classes=[OncePerMinute]),
     ]
     for endpoint in defined:
         agents.register(endpoint)
@@ -137,8 +149,8 @@ async def test_tools_follow_each_endpoints_permissions_and_opt_in(
         admin_names = {tool.name for tool in (await client.list_tools()).tools}
         allowed = await client.call_tool("mcp_admin", {"intent": "tell me"})
     # MCP is off in settings: only the endpoints that opted in are served.
-    assert names == {"mcp_refunds"}
-    assert admin_names == {"mcp_admin", "mcp_refunds"}
+    assert names == {"mcp_refunds", "mcp_throttled"}
+    assert admin_names == {"mcp_admin", "mcp_refunds", "mcp_throttled"}
     assert refused.is_error and "PermissionDenied" in refused.content[0].text
     assert not allowed.is_error and allowed.structured_content["result"] == {"secret": True}
     trace = await ExecutionTrace.objects.aget()
@@ -230,3 +242,17 @@ async def test_sessions_continue_for_their_user_only(
     assert again.structured_content["session_id"] == session_id
     # Another user's session id starts a new session instead of reading that one.
     assert stolen.structured_content["session_id"] != session_id
+
+
+async def test_each_call_spends_the_endpoints_throttle(asgi_server, token, extra_endpoints):
+    from django.core.cache import cache
+
+    await sync_to_async(cache.clear)()
+    async with mcp_client(f"{asgi_server.url}/agents/mcp/", token) as client:
+        # Listing spends nothing; the first call passes, the second is throttled.
+        await client.list_tools()
+        first = await client.call_tool("mcp_throttled", {"intent": "once"})
+        second = await client.call_tool("mcp_throttled", {"intent": "twice"})
+    assert not first.is_error
+    assert second.is_error and "Throttled" in second.content[0].text
+    assert await ExecutionTrace.objects.acount() == 1
