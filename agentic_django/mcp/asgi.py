@@ -36,7 +36,10 @@ class MCPApplication:
     def __init__(self, site: AgentSite = agents) -> None:
         self.site = site
         self.server = build_server(site)
-        self._managers: dict[asyncio.AbstractEventLoop, StreamableHTTPSessionManager] = {}
+        #: Per event loop: the session manager and the event set once it runs.
+        self._managers: dict[
+            asyncio.AbstractEventLoop, tuple[StreamableHTTPSessionManager, asyncio.Event]
+        ] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -60,12 +63,14 @@ class MCPApplication:
 
     async def _manager(self) -> StreamableHTTPSessionManager:
         loop = asyncio.get_running_loop()
-        manager = self._managers.get(loop)
-        if manager is not None:
+        if loop in self._managers:
+            # Requests arriving while the first one starts it wait for it to run.
+            manager, started = self._managers[loop]
+            await started.wait()
             return manager
         manager = StreamableHTTPSessionManager(app=self.server, stateless=True)
-        self._managers[loop] = manager
         started = asyncio.Event()
+        self._managers[loop] = (manager, started)
 
         async def serve() -> None:
             async with manager.run():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -256,3 +257,12 @@ async def test_each_call_spends_the_endpoints_throttle(asgi_server, token, extra
     assert not first.is_error
     assert second.is_error and "Throttled" in second.content[0].text
     assert await ExecutionTrace.objects.acount() == 1
+
+
+async def test_concurrent_first_requests_all_get_answers(asgi_server, token, mcp_everywhere):
+    async def list_names() -> set[str]:
+        async with mcp_client(f"{asgi_server.url}/agents/mcp/", token) as client:
+            return {tool.name for tool in (await client.list_tools()).tools}
+
+    listings = await asyncio.gather(*(list_names() for _ in range(4)))
+    assert all("echo" in names for names in listings)
