@@ -90,6 +90,13 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": None,
     "DEFAULT_PERMISSION_CLASSES": None,
     "DEFAULT_THROTTLE_CLASSES": None,
+    # Serve every agent endpoint as a tool of the MCP endpoint (``<prefix>mcp/``); an
+    # endpoint's own ``mcp=True`` or ``mcp=False`` wins. Needs the ``mcp`` extra.
+    "MCP": False,
+    # MCP servers whose tools agents may use, by alias like LLM_BACKENDS:
+    # {"alias": {"COMMAND": ["python", "-m", "srv"]} or {"URL": "https://..."}, ...}.
+    # See docs/mcp.md for every key.
+    "MCP_SERVERS": {},
     "API_TITLE": "Agent endpoints",
     "API_VERSION": "1.0.0",
 }

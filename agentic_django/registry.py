@@ -29,7 +29,7 @@ AUTONOMY_LEVELS = ("auto", "supervised", "manual")
 
 #: Endpoint names must fit in one URL segment and not shadow the API's own routes.
 ENDPOINT_NAME = re.compile(r"^[A-Za-z0-9_][\w.-]*$")
-RESERVED_NAMES = frozenset({"health", "openapi.json", "approvals", "runs"})
+RESERVED_NAMES = frozenset({"health", "openapi.json", "approvals", "runs", "mcp"})
 
 DATA_SAMPLES = ("values", "schema")
 
@@ -92,6 +92,9 @@ class AgentEndpointDef:
     #: What a client going away does to its run: "continue" (the default) or "cancel".
     on_disconnect: str = "continue"
     autonomy: AutonomyPolicy | None = None
+    #: Served as a tool of the MCP endpoint: True, False, or None to follow
+    #: ``AGENTIC_DJANGO["MCP"]``.
+    mcp: bool | None = None
     #: The provider model to ask for instead of the backend's own (an admin override).
     llm_model: str = ""
     #: Every action waits for a person: generated code, each tool call, each workflow
@@ -164,6 +167,7 @@ def build_endpoint(
     streaming: str | bool | None = None,
     on_disconnect: str = "continue",
     autonomy: AutonomyPolicy | None = None,
+    mcp: bool | None = None,
 ) -> AgentEndpointDef:
     """Validate the options of one endpoint and build its definition."""
     if not isinstance(name, str) or not ENDPOINT_NAME.match(name) or name in RESERVED_NAMES:
@@ -199,6 +203,8 @@ def build_endpoint(
         )
     if not callable(handler):
         raise ImproperlyConfigured(f"Agent endpoint {name!r}: the handler is not callable.")
+    if mcp is not None and not isinstance(mcp, bool):
+        raise ImproperlyConfigured(f"Agent endpoint {name!r}: mcp must be True, False or None.")
     if approval is not None and not isinstance(approval, ApprovalWorkflow):
         raise ImproperlyConfigured(
             f"Agent endpoint {name!r}: approval must be an ApprovalWorkflow(rules=[...])."
@@ -253,6 +259,7 @@ def build_endpoint(
         streaming=transport,
         on_disconnect=on_disconnect,
         autonomy=autonomy,
+        mcp=mcp,
         **engine_options,
     )
 
@@ -424,8 +431,9 @@ class AgentSite:
         (the backend alias; defaults to ``"default"``), ``policies``, and the
         execution engine: ``codegen=True`` (with ``context_data``, ``data_sample``,
         ``code_cache``, ``sandbox``), ``tools=[...]`` (with ``loop_config``) or
-        ``workflow=``; ``approval=ApprovalWorkflow(...)`` for who approves what.
-        See ``docs/engines.md`` and ``docs/approvals.md``.
+        ``workflow=``; ``approval=ApprovalWorkflow(...)`` for who approves what;
+        ``mcp=True`` to serve it to MCP clients. See ``docs/engines.md``,
+        ``docs/approvals.md`` and ``docs/mcp.md``.
         """
 
         def decorator(handler: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,6 +17,7 @@ from .consumers import (
     ApprovalEventsConsumer,
     RunEventsConsumer,
 )
+from .mcp import sdk_available
 
 _NAME = r"(?P<name>[A-Za-z0-9_][\w.-]*)"
 _ID = r"[A-Za-z0-9_-]{1,64}"
@@ -28,9 +29,11 @@ def _root(prefix: str) -> str:
 
 
 def http_urlpatterns(prefix: str = "agents/") -> list[Any]:
-    """The streams: ``<name>/stream/``, ``runs/<id>/events/``, ``approvals/<id>/events/``."""
+    """The streams: ``<name>/stream/``, ``runs/<id>/events/``, ``approvals/<id>/events/``;
+    and ``mcp/``, the MCP endpoint, when the ``mcp`` SDK is installed."""
     root = _root(prefix)
     return [
+        *mcp_urlpatterns(prefix),
         re_path(rf"{root}runs/(?P<run_id>{_ID})/events/$", RunEventsConsumer.as_asgi()),
         re_path(
             rf"{root}approvals/(?P<request_id>{_ID})/events/$", ApprovalEventsConsumer.as_asgi()
@@ -42,3 +45,14 @@ def http_urlpatterns(prefix: str = "agents/") -> list[Any]:
 def websocket_urlpatterns(prefix: str = "agents/") -> list[Any]:
     """``<prefix><name>/ws/``."""
     return [re_path(rf"{_root(prefix)}{_NAME}/ws/$", AgentSocketConsumer.as_asgi())]
+
+
+def mcp_urlpatterns(prefix: str = "agents/") -> list[Any]:
+    """``<prefix>mcp/`` (and without the slash, as MCP clients are configured both ways);
+    nothing when the ``mcp`` SDK is not installed."""
+    if not sdk_available():
+        return []
+    # Imported here, not at the top: it imports the SDK, an optional dependency.
+    from .mcp.asgi import MCPApplication
+
+    return [re_path(rf"{_root(prefix)}mcp/?$", MCPApplication())]

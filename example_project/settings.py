@@ -6,6 +6,7 @@ external services); ``DATABASE_URL`` switches to PostgreSQL.
 
 from __future__ import annotations
 
+import sys
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -145,6 +146,16 @@ AGENTIC_DJANGO = {
     # claude-sonnet-4-6), so the demo's usage dashboard and budgets see real-looking costs.
     "PRICING": {"mock": {"input": 3.0, "output": 15.0}},
 }
+if find_spec("mcp") is not None:
+    # The carrier's MCP server the ``delivery`` agent calls (shop/shipping_mcp.py), run
+    # as a subprocess of each process that uses it, spoken to over stdio.
+    AGENTIC_DJANGO["MCP_SERVERS"] = {
+        "shipping": {
+            "COMMAND": [sys.executable, "-m", "example_project.shop.shipping_mcp"],
+            "CWD": str(BASE_DIR),
+            "TIMEOUT_SECONDS": 10,
+        }
+    }
 
 # Celery: the filesystem broker by default (no service to run), Redis with
 # CELERY_BROKER_URL=redis://127.0.0.1:6379/0. Results are not kept: approvals store theirs.

@@ -1,5 +1,9 @@
 """Minimal settings for the test suite. ``DATABASE_URL`` switches to PostgreSQL."""
 
+import sys
+from importlib.util import find_spec
+from pathlib import Path
+
 import environ
 
 env = environ.Env()
@@ -70,6 +74,19 @@ AGENTIC_DJANGO = {
     # Short in the integration test that kills a Celery worker mid-execution.
     "APPROVAL_LEASE_SECONDS": env.int("AGENTIC_APPROVAL_LEASE_SECONDS", default=300),
 }
+if find_spec("mcp") is not None:
+    # The MCP server written for the tests, over stdio, and the scripted model of the
+    # endpoint using it (tests/testapp/mcp_agents.py), configured here so that Celery
+    # workers have them too.
+    AGENTIC_DJANGO["MCP_SERVERS"] = {
+        "test-tools": {
+            "COMMAND": [sys.executable, "-m", "tests.mcp.servers"],
+            "CWD": str(Path(__file__).resolve().parent.parent),
+        }
+    }
+    AGENTIC_DJANGO["LLM_BACKENDS"]["mcp-loop"] = {
+        "BACKEND": "tests.testapp.mcp_agents.DeletingBackend"
+    }
 
 # Celery (tests.celery_app): TASK_RUNNER stays "inline" unless a test switches it;
 # scripts/integration.sh points the broker at a loopback Redis for real workers.

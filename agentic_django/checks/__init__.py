@@ -38,6 +38,8 @@ from .ids import (
     E009_SHARED_CODE_CACHE,
     E010_BAD_POLICIES,
     E011_UNKNOWN_APPROVER_PERMISSION,
+    E012_MCP_SDK_MISSING,
+    E013_BAD_MCP_SERVER,
     W001_NO_ENDPOINTS,
     W002_UNPRICED_MODEL,
     W003_MOCK_LLM,
@@ -47,6 +49,7 @@ from .ids import (
     W007_UNKNOWN_APPROVER,
     W008_UNKNOWN_AGENT_LLM_ALIAS,
 )
+from .mcp import check_mcp
 
 __all__ = [
     "E001_UNKNOWN_SETTING",
@@ -60,6 +63,8 @@ __all__ = [
     "E009_SHARED_CODE_CACHE",
     "E010_BAD_POLICIES",
     "E011_UNKNOWN_APPROVER_PERMISSION",
+    "E012_MCP_SDK_MISSING",
+    "E013_BAD_MCP_SERVER",
     "W001_NO_ENDPOINTS",
     "W002_UNPRICED_MODEL",
     "W003_MOCK_LLM",
@@ -76,6 +81,7 @@ __all__ = [
     "check_endpoints",
     "check_harness",
     "check_llm_backends",
+    "check_mcp",
     "check_mock_llm",
     "check_sandbox_network",
     "check_settings",

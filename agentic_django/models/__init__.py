@@ -19,6 +19,7 @@ from .traces import (
     LLMCall,
     LLMCallPurpose,
     TraceStatus,
+    TraceTransport,
 )
 
 __all__ = [
@@ -46,5 +47,6 @@ __all__ = [
     "SessionTurn",
     "StreamEvent",
     "TraceStatus",
+    "TraceTransport",
     "new_id",
 ]

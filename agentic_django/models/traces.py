@@ -23,6 +23,12 @@ class TraceStatus(models.TextChoices):
     AGENT_DISABLED = "agent_disabled", _("Agent disabled")
 
 
+class TraceTransport(models.TextChoices):
+    """How a request arrived, where it is not the HTTP API (blank)."""
+
+    MCP = "mcp", _("MCP")
+
+
 class ExecutionTraceQuerySet(models.QuerySet["ExecutionTrace"]):
     def for_endpoint(self, name: str) -> ExecutionTraceQuerySet:
         return self.filter(endpoint_name=name)
@@ -50,6 +56,10 @@ class ExecutionTrace(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     status = models.CharField(max_length=32, choices=TraceStatus.choices)
+    #: "mcp" for a call of an MCP client; blank for the HTTP API, streams and Python.
+    transport = models.CharField(
+        max_length=16, choices=TraceTransport.choices, blank=True, default=""
+    )
     intent_raw = models.TextField()
     intent_action = models.CharField(max_length=32, blank=True)
     intent_domain = models.CharField(max_length=100, blank=True)

@@ -6,7 +6,7 @@ from .approval import LoopCheckpoint, ToolApprovalRequired
 from .codegen import CodeGenerator, GeneratedCode, make_cache_key
 from .loop import LoopConfig, LoopResult, ToolCallRecord, resume_agentic_loop, run_agentic_loop
 from .messages import deserialize_messages, serialize_messages
-from .tools import FunctionTool, Tool, ToolContext, ToolRegistry, tool
+from .tools import FunctionTool, Tool, ToolContext, ToolRegistry, ToolSource, tool
 from .workflow import (
     AgentWorkflow,
     Checkpoint,
@@ -30,6 +30,7 @@ __all__ = [
     "ToolCallRecord",
     "ToolContext",
     "ToolRegistry",
+    "ToolSource",
     "WorkflowCheckpoint",
     "WorkflowContext",
     "WorkflowPaused",

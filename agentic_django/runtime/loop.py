@@ -136,7 +136,7 @@ async def run_agentic_loop(
     """
     loop = _Loop(
         llm,
-        tools,
+        await tools.resolved(),
         system=prompt.system,
         messages=list(prompt.messages),
         temperature=prompt.temperature,
@@ -180,7 +180,7 @@ async def resume_agentic_loop(
         checkpoint = LoopCheckpoint.from_json(checkpoint)
     loop = _Loop(
         llm,
-        tools,
+        await tools.resolved(),
         system=checkpoint.system,
         messages=list(checkpoint.messages),
         temperature=checkpoint.temperature,

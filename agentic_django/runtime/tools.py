@@ -69,6 +69,21 @@ class Tool(Protocol):
     ) -> Any: ...
 
 
+@runtime_checkable
+class ToolSource(Protocol):
+    """Tools known only at run time, such as those of an MCP server.
+
+    A :class:`ToolRegistry` keeps sources apart from its tools and asks each for
+    its tools when a loop starts (:meth:`ToolRegistry.resolved`); a source that
+    cannot answer returns the tools that report why when called.
+    """
+
+    @property
+    def source_name(self) -> str: ...
+
+    async def load_tools(self) -> list[Tool]: ...
+
+
 class FunctionTool:
     """A plain or async function exposed as a tool (build one with :func:`tool`)."""
 
@@ -192,10 +207,29 @@ def tool(
 class ToolRegistry:
     """The tools offered to an agent, by unique name."""
 
-    def __init__(self, tools: Iterable[Tool | Callable[..., Any]] = ()) -> None:
+    def __init__(self, tools: Iterable[Tool | ToolSource | Callable[..., Any]] = ()) -> None:
         self._tools: dict[str, Tool] = {}
+        self._sources: list[ToolSource] = []
         for item in tools:
-            self.register(item)
+            if isinstance(item, ToolSource):
+                self._sources.append(item)
+            else:
+                self.register(item)
+
+    async def resolved(self) -> ToolRegistry:
+        """This registry with the tools of its sources added (itself when it has none)."""
+        if not self._sources:
+            return self
+        complete = ToolRegistry(self._tools.values())
+        for source in self._sources:
+            for item in await source.load_tools():
+                if item.name in complete:
+                    raise ToolError(
+                        f"Tool {item.name!r} of {source.source_name!r} clashes with another "
+                        "tool of the same name; give the source a prefix."
+                    )
+                complete.register(item)
+        return complete
 
     def register(self, item: Tool | Callable[..., Any]) -> Tool:
         """Add a tool (a plain function is wrapped with :func:`tool`); duplicates raise."""
@@ -231,8 +265,13 @@ class ToolRegistry:
     def __iter__(self) -> Iterator[Tool]:
         return iter(list(self._tools.values()))
 
+    @property
+    def sources(self) -> list[ToolSource]:
+        return list(self._sources)
+
     def __len__(self) -> int:
-        return len(self._tools)
+        """The tools known now plus the sources whose tools come at run time."""
+        return len(self._tools) + len(self._sources)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from contextlib import AbstractContextManager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -18,6 +19,12 @@ from .llm import RecordedCall
 from .sessions import SessionState, save_session, user_pk
 
 SUMMARY_CHARS = 200
+
+#: How the requests of the current task arrived ("mcp"; blank for the HTTP API,
+#: streams and Python). A transport sets it around its pipeline call instead of
+#: threading a parameter through every layer; tasks and threads started from
+#: there inherit it.
+current_transport: ContextVar[str] = ContextVar("agentic_transport", default="")
 
 
 @dataclass
@@ -50,6 +57,7 @@ class TraceRecord:
     llm_calls: list[RecordedCall] = field(default_factory=list)
     #: The streaming run this request is (its trace and session are linked to it).
     run_pk: int | None = None
+    transport: str = field(default_factory=current_transport.get)
 
 
 def summarize(value: Any) -> str:
@@ -83,6 +91,7 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
             user_id=user_pk(user),
             session_id=saved_session.pk,
             status=record.status,
+            transport=record.transport,
             intent_raw=record.intent_raw,
             intent_action=record.intent_action,
             intent_domain=record.intent_domain,

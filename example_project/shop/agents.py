@@ -37,10 +37,14 @@ from agentic_django import (
     InvalidRequest,
     agents,
 )
+from agentic_django.mcp import sdk_available
 
 from . import analyst  # noqa: F401  (registers the endpoints run by the harness)
 from . import assistant as refund_assistant  # noqa: F401  (registers the refunds stream)
 from .models import Order, OrderStatus, Product
+
+if sdk_available():
+    from . import delivery  # noqa: F401  (registers the agent using the shipping MCP server)
 
 analytics = logging.getLogger("shop.analytics")
 
@@ -107,6 +111,7 @@ def _order_filters(intent: Intent[OrderQuery]) -> OrderQuery:
     ),
     response_model=OrderSummary,
     tags=["shop"],
+    mcp=True,
 )
 async def orders(intent: Intent[OrderQuery]) -> OrderSummary:
     """Read-only: the scope refuses anything the parser classifies as a write."""
@@ -219,6 +224,7 @@ def record_search(user_id: str | None, terms: list[str], hits: int) -> None:
     description="Search the product catalogue, with prices in the caller's currency",
     response_model=CatalogResult,
     tags=["shop"],
+    mcp=True,
 )
 async def catalog(
     intent: Intent[CatalogQuery],

@@ -143,8 +143,14 @@ _NOT_PRODUCT_WORDS = frozenset(
 )
 
 
+_COUNTRY = re.compile(r"\b(?:to|in)\s+([A-Z]{2})\b")
+
+
 def _first_tool_call(text: str, tools: set[str]) -> ToolCall:
     lower = text.lower()
+    if "delivery_estimate" in tools:
+        country = match[1] if (match := _COUNTRY.search(text)) else "FR"
+        return ToolCall(id="demo_1", name="delivery_estimate", arguments={"country": country})
     if "cancel" in lower and (match := _ORDER_ID.search(text)) and "cancel_order" in tools:
         return ToolCall(id="demo_1", name="cancel_order", arguments={"order_id": int(match[1])})
     if "order" in lower and "my_orders" in tools:
@@ -173,6 +179,8 @@ def _answer_from(tool_text: str) -> str:
         return f"The tool said: {tool_text[:300]}"
     if not isinstance(found, dict):
         return f"The tool returned: {tool_text[:300]}"
+    if "carrier" in found:
+        return f"Delivery to {found['country']} takes {found['days']} days with {found['carrier']}."
     if "cancelled" in found:
         done = "has been cancelled" if found["cancelled"] else "could not be cancelled"
         return f"Order {found.get('order_id')} {done}."

@@ -23,6 +23,7 @@ from agentic_django.harness import (
     AutonomySignal,
     EscalationRule,
 )
+from agentic_django.mcp import sdk_available
 from agentic_django.streaming import AgentStream
 
 TASK_LOG: list[str] = []
@@ -169,3 +170,7 @@ async def slow(intent: Intent, stream: AgentStream):
 async def ask_or_cancel(intent: Intent, stream: AgentStream):
     """Like ``ask``, but a client going away cancels the run (and its question)."""
     return {"decision": await stream.request_approval("Proceed?", timeout_seconds=60)}
+
+
+if sdk_available():
+    from . import mcp_agents  # noqa: F401  (registers the endpoint using the MCP test server)
