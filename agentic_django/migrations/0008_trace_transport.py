@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agentic_django', '0006_agents'),
+        ('agentic_django', '0007_llmcall_usage_estimated'),
     ]
 
     operations = [
