@@ -15,6 +15,7 @@ from agentic_django.harness.sandbox.base import (
     SandboxResult,
     build_request,
     judge,
+    result_budget,
 )
 from agentic_django.harness.sandbox.channel import RunnerProcess, RunnerUnavailable
 from agentic_django.harness.static_analysis import DEFAULT_ALLOWED_MODULES
@@ -102,7 +103,9 @@ class ForkServerSandbox(Sandbox):
             if not server.alive:
                 server.kill()
                 server.start()
-            return server.exchange(request, limits.wall_seconds + REPORT_GRACE_SECONDS)
+            return server.exchange(
+                request, limits.wall_seconds + REPORT_GRACE_SECONDS, result_budget(limits)
+            )
         except RunnerUnavailable as exc:
             server.kill()
             raise SandboxViolation(

@@ -12,6 +12,7 @@ from agentic_django.harness.sandbox.base import (
     SandboxResult,
     build_request,
     judge,
+    result_budget,
 )
 from agentic_django.harness.sandbox.channel import RunnerProcess, RunnerUnavailable
 from agentic_django.harness.sandbox.forkserver import REPORT_GRACE_SECONDS
@@ -39,7 +40,9 @@ class SubprocessSandbox(Sandbox):
         process = RunnerProcess(once=True)
         try:
             process.start()
-            return process.exchange(request, limits.wall_seconds + REPORT_GRACE_SECONDS)
+            return process.exchange(
+                request, limits.wall_seconds + REPORT_GRACE_SECONDS, result_budget(limits)
+            )
         except RunnerUnavailable as exc:
             raise SandboxViolation(
                 f"Sandbox process stopped answering: {exc}", policy="sandbox", violations=["server"]
