@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import json
 import signal
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -140,6 +141,26 @@ def build_request(code: str, data: Any, limits: SandboxLimits) -> dict[str, Any]
             f"Sandbox data is not JSON-serialisable: {exc}", error_type=type(exc).__name__
         ) from exc
     return {"code": code, "data": encoded, "limits": limits.model_dump(mode="json")}
+
+
+#: Protections a sandbox can be told not to use (``disable=``), by their report names.
+PROTECTIONS: tuple[str, ...] = (
+    "pid_namespace",
+    "ipc_namespace",
+    "mount_namespace",
+    "network_namespace",
+    "uts_namespace",
+    "user_namespace",
+    "seccomp",
+)
+
+
+def check_disable(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` as a tuple; ValueError for a name that is not one of :data:`PROTECTIONS`."""
+    unknown = sorted(set(names) - set(PROTECTIONS))
+    if unknown:
+        raise ValueError(f"unknown sandbox protections {unknown}; known: {list(PROTECTIONS)}")
+    return tuple(names)
 
 
 def result_budget(limits: SandboxLimits) -> int:

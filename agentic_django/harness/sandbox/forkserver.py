@@ -14,6 +14,7 @@ from agentic_django.harness.sandbox.base import (
     SandboxLimits,
     SandboxResult,
     build_request,
+    check_disable,
     judge,
     result_budget,
 )
@@ -32,6 +33,8 @@ class ForkServerSandbox(Sandbox):
     servers serve that many executions at once; a dead or unresponsive server is
     replaced. Servers start on first use (or with :meth:`start`); call
     :meth:`close` (or use the sandbox as a context manager) to stop them.
+    ``disable`` names protections not to use (see :data:`PROTECTIONS`): an explicit
+    degraded mode, reported on every execution and by the deploy checks.
     """
 
     backend = "forkserver"
@@ -42,12 +45,14 @@ class ForkServerSandbox(Sandbox):
         pool_size: int = 2,
         limits: SandboxLimits | None = None,
         preload_modules: Sequence[str] = DEFAULT_ALLOWED_MODULES,
+        disable: Sequence[str] = (),
     ) -> None:
         super().__init__(limits)
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         self.pool_size = pool_size
         self.preload_modules = tuple(preload_modules)
+        self.disable = check_disable(disable)
         self._idle: queue.SimpleQueue[RunnerProcess] = queue.SimpleQueue()
         self._servers: list[RunnerProcess] = []
         self._lock = threading.Lock()
@@ -66,7 +71,7 @@ class ForkServerSandbox(Sandbox):
             if self._servers:
                 return
             for _ in range(self.pool_size):
-                server = RunnerProcess(preload=self.preload_modules)
+                server = RunnerProcess(preload=self.preload_modules, disable=self.disable)
                 server.start()
                 self._servers.append(server)
                 self._idle.put(server)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from agentic_django.core.exceptions import SandboxViolation
@@ -11,6 +12,7 @@ from agentic_django.harness.sandbox.base import (
     SandboxLimits,
     SandboxResult,
     build_request,
+    check_disable,
     judge,
     result_budget,
 )
@@ -28,6 +30,10 @@ class SubprocessSandbox(Sandbox):
 
     backend = "subprocess"
 
+    def __init__(self, limits: SandboxLimits | None = None, *, disable: Sequence[str] = ()) -> None:
+        super().__init__(limits)
+        self.disable = check_disable(disable)
+
     async def execute(
         self, code: str, data: Any = None, limits: SandboxLimits | None = None
     ) -> SandboxResult:
@@ -37,7 +43,7 @@ class SubprocessSandbox(Sandbox):
         return judge(report, effective, self.backend)
 
     def _run(self, request: dict[str, Any], limits: SandboxLimits) -> dict[str, Any]:
-        process = RunnerProcess(once=True)
+        process = RunnerProcess(once=True, disable=self.disable)
         try:
             process.start()
             return process.exchange(
