@@ -68,7 +68,7 @@ HIDDEN_ATTRIBUTE_ACCESS = {
     "methodcaller_of_format": (
         "import operator\nresult = operator.methodcaller('format', data)('{0}')"
     ),
-    "attrgetter_runtime_name": "from operator import attrgetter\nn = 'x'\nresult = attrgetter(n)(1)",
+    "attrgetter_runtime_name": "from operator import attrgetter\nn = 'x'\nattrgetter(n)(1)",
     "attrgetter_dotted_private": "from operator import attrgetter\nresult = attrgetter('a._b')(1)",
     "itemgetter_runtime_key": "import operator\nk = 'x'\nresult = operator.itemgetter(k)(data)",
     "getter_stored_then_called": "import operator\nf = operator.attrgetter\nresult = f('real')(1)",
@@ -107,7 +107,7 @@ def test_attribute_access_hidden_from_the_analysis_is_refused(code: str) -> None
         "import operator\nresult = operator.methodcaller('upper')('a')",
         "from operator import itemgetter\nresult = sorted(data, key=itemgetter('a', 0))",
         "result = '{}: {:.2f} {x[a]}'.format('a', 1.5, x={'a': 1})",
-        "match data:\n    case {'a': x}:\n        result = x\n    case int(real=r):\n        result = r",
+        "match data:\n    case {'a': x}:\n        y = x\n    case int(real=r):\n        y = r",
         "def f(x: int) -> int:\n    return x\nresult = f(1)",
     ],
 )
