@@ -23,8 +23,10 @@ from .database import check_agent_llm_aliases, check_approvers_exist
 from .deploy import (
     check_channel_layer,
     check_mock_llm,
+    check_sandbox_isolation,
     check_sandbox_network,
     runner_isolates_network,
+    sandbox_isolation,
 )
 from .ids import (
     E001_UNKNOWN_SETTING,
@@ -38,6 +40,7 @@ from .ids import (
     E009_SHARED_CODE_CACHE,
     E010_BAD_POLICIES,
     E011_UNKNOWN_APPROVER_PERMISSION,
+    E012_SHARED_CACHE_NOT_ISOLATED,
     W001_NO_ENDPOINTS,
     W002_UNPRICED_MODEL,
     W003_MOCK_LLM,
@@ -46,6 +49,7 @@ from .ids import (
     W006_NO_BROKER,
     W007_UNKNOWN_APPROVER,
     W008_UNKNOWN_AGENT_LLM_ALIAS,
+    W009_SANDBOX_DEGRADED,
 )
 
 __all__ = [
@@ -60,6 +64,7 @@ __all__ = [
     "E009_SHARED_CODE_CACHE",
     "E010_BAD_POLICIES",
     "E011_UNKNOWN_APPROVER_PERMISSION",
+    "E012_SHARED_CACHE_NOT_ISOLATED",
     "W001_NO_ENDPOINTS",
     "W002_UNPRICED_MODEL",
     "W003_MOCK_LLM",
@@ -68,6 +73,7 @@ __all__ = [
     "W006_NO_BROKER",
     "W007_UNKNOWN_APPROVER",
     "W008_UNKNOWN_AGENT_LLM_ALIAS",
+    "W009_SANDBOX_DEGRADED",
     "check_agent_llm_aliases",
     "check_approver_permissions",
     "check_approvers_exist",
@@ -77,8 +83,10 @@ __all__ = [
     "check_harness",
     "check_llm_backends",
     "check_mock_llm",
+    "check_sandbox_isolation",
     "check_sandbox_network",
     "check_settings",
     "declared_permissions",
     "runner_isolates_network",
+    "sandbox_isolation",
 ]
