@@ -472,9 +472,21 @@ def _private_descriptors(result_fd: int) -> None:
 
 
 def run_worker(
-    request_fd: int, result_fd: int, root: str, granted: dict[str, Any], seccomp: bytes | None
+    handoff: socket.socket, root: str, granted: dict[str, Any], seccomp: bytes | None
 ) -> NoReturn:
-    """Body of the worker: read its request, isolate, run the code, report. Never returns."""
+    """Body of the worker: wait for its pipes, read its request, isolate, run, report.
+
+    It waits on ``handoff`` for the two descriptors of one execution; the server
+    closing it instead (shutting down) ends the worker quietly. Never returns.
+    """
+    try:
+        _, fds, _, _ = socket.recv_fds(handoff, 16, 2)
+        handoff.close()
+    except BaseException:
+        os._exit(0)
+    if len(fds) != 2:
+        os._exit(0)
+    request_fd, result_fd = fds
     try:
         request = read_frame(request_fd)
         os.close(request_fd)
@@ -542,7 +554,7 @@ def _error_line(exc: BaseException) -> int | None:
 # -- the keeper: new namespaces, one worker, its exit status -------------------------
 
 
-def run_keeper(fds: list[int], root: str, server: dict[str, Any]) -> NoReturn:
+def run_keeper(handoff: socket.socket, root: str, server: dict[str, Any]) -> NoReturn:
     """Unshare the namespaces, fork the worker (PID 1 there), pass its exit status up.
 
     A signal that ended the worker comes back as exit status ``128 + signal``.
@@ -553,7 +565,7 @@ def run_keeper(fds: list[int], root: str, server: dict[str, Any]) -> NoReturn:
         granted = dict(server["granted"], **enter_namespaces(server["disabled"]))
         worker = os.fork()
         if worker == 0:
-            run_worker(fds[0], fds[1], root, granted, server["seccomp"])
+            run_worker(handoff, root, granted, server["seccomp"])
         # The server's wall-clock stop: the keeper alone knows the worker's pid.
         signal.signal(signal.SIGTERM, lambda *_: os.kill(worker, signal.SIGKILL))
         os.closerange(0, 1 << 20)
@@ -580,30 +592,55 @@ def probe_namespaces(disabled: frozenset[str]) -> dict[str, bool]:
     return {name: bits >= 0 and bool(bits & (1 << i)) for i, name in enumerate(names)}
 
 
-def spawn(fds: list[int], wall_seconds: float, root: str, server: dict[str, Any]) -> dict[str, Any]:
-    """Run one execution to its end and report how it ended, measured from outside."""
-    started = time.perf_counter()
-    keeper = os.fork()
-    if keeper == 0:
-        run_keeper(fds, root, server)
-    for fd in fds:
-        os.close(fd)
-    pidfd = os.pidfd_open(keeper)
-    ready, _, _ = select.select([pidfd], [], [], wall_seconds)
-    if not ready:
-        os.kill(keeper, signal.SIGTERM)  # the keeper kills the worker, then ends
-        if not select.select([pidfd], [], [], KEEPER_GRACE_SECONDS)[0]:
-            os.kill(keeper, signal.SIGKILL)  # the worker follows: its parent-death signal
-    os.close(pidfd)
-    _, status, usage = os.wait4(keeper, 0)
-    code = os.waitstatus_to_exitcode(status)
-    return {
-        "duration_ms": (time.perf_counter() - started) * 1000,
-        "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
-        "max_rss_kb": usage.ru_maxrss,
-        "exit_code": -(code - 128) if code > 128 else code,
-        "killed": not ready,
-    }
+class Standby:
+    """A keeper and its worker forked ahead of the next request, waiting for its pipes.
+
+    Namespaces and forks cost milliseconds; making them between requests keeps them
+    off the request's path. The worker still holds nothing but a copy of the
+    pristine server, and it receives only the descriptors of its own execution.
+    """
+
+    def __init__(self, channel: socket.socket, root: str, server: dict[str, Any]) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.keeper = os.fork()
+        if self.keeper == 0:
+            channel.close()  # only the server talks to the parent
+            ours.close()
+            run_keeper(theirs, root, server)
+        theirs.close()
+        self.handoff = ours
+
+    def discard(self) -> None:
+        """End the waiting worker (it sees the hand-off socket close) and reap it."""
+        self.handoff.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(self.keeper, 0)
+
+    def run(self, fds: list[int], wall_seconds: float) -> dict[str, Any]:
+        """Hand the pipes over and report how the execution ended, measured from outside."""
+        started = time.perf_counter()
+        try:
+            socket.send_fds(self.handoff, [b"run"], fds)
+        finally:
+            self.handoff.close()
+            for fd in fds:
+                os.close(fd)
+        pidfd = os.pidfd_open(self.keeper)
+        ready, _, _ = select.select([pidfd], [], [], wall_seconds)
+        if not ready:
+            os.kill(self.keeper, signal.SIGTERM)  # the keeper kills the worker, then ends
+            if not select.select([pidfd], [], [], KEEPER_GRACE_SECONDS)[0]:
+                os.kill(self.keeper, signal.SIGKILL)  # the worker follows: parent-death signal
+        os.close(pidfd)
+        _, status, usage = os.wait4(self.keeper, 0)
+        code = os.waitstatus_to_exitcode(status)
+        return {
+            "duration_ms": (time.perf_counter() - started) * 1000,
+            "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
+            "max_rss_kb": usage.ru_maxrss,
+            "exit_code": -(code - 128) if code > 128 else code,
+            "killed": not ready,
+        }
 
 
 def serve(channel: socket.socket, once: bool, disabled: frozenset[str]) -> None:
@@ -616,9 +653,11 @@ def serve(channel: socket.socket, once: bool, disabled: frozenset[str]) -> None:
     os.chmod(root, 0o555)
     seccomp = None if "seccomp" in disabled else compile_seccomp()
     server = {"granted": granted, "disabled": disabled, "seccomp": seccomp}
+    standby: Standby | None = None
     try:
         ready = {"ready": True, "pid": os.getpid(), **granted, **probe_namespaces(disabled)}
         channel.send(json.dumps({**ready, "seccomp": seccomp is not None}).encode())
+        standby = Standby(channel, root, server)
         while True:
             message, fds, _, _ = socket.recv_fds(channel, 65536, 2)
             if not message:
@@ -626,17 +665,21 @@ def serve(channel: socket.socket, once: bool, disabled: frozenset[str]) -> None:
             try:
                 if len(fds) != 2:
                     raise ValueError("a spawn command carries exactly two descriptors")
-                command = json.loads(message)
-                report = spawn(fds, float(command["wall_seconds"]), root, server)
+                wall_seconds = float(json.loads(message)["wall_seconds"])
+                report = standby.run(fds, wall_seconds)
             except Exception as exc:  # the server must survive a bad command
                 for fd in fds:
                     with contextlib.suppress(OSError):
                         os.close(fd)
+                standby.discard()
                 report = {"server_error": f"{type(exc).__name__}: {exc}"}
             channel.send(json.dumps(report).encode())
             if once:
                 return
+            standby = Standby(channel, root, server)
     finally:
+        if standby is not None:
+            standby.discard()
         os.rmdir(root)
 
 
