@@ -269,14 +269,19 @@ class _Checker(ast.NodeVisitor):
                 )
         elif name == "format" and isinstance(node.func, ast.Attribute):
             receiver = node.func.value
-            if not (isinstance(receiver, ast.Constant) and isinstance(receiver.value, str)):
-                self.add(node, "format_call", "str.format only on a literal format string")
+            if isinstance(receiver, ast.Constant) and isinstance(receiver.value, str):
+                self.checked_getters.add(id(node.func))
         self.generic_visit(node)
 
     def check_getter_reference(self, node: ast.AST, name: str) -> None:
         """A getter passed around, aliased or stored could later get a run-time name."""
-        if name in NAME_GETTERS and id(node) not in self.checked_getters:
+        if id(node) in self.checked_getters:
+            return
+        if name in NAME_GETTERS:
             self.add(node, "name_getter", f"{name} may only be called directly")
+        elif name == "format" and isinstance(node, ast.Attribute):
+            # The format string's fields read attributes; only a literal one is checked.
+            self.add(node, "format_call", "str.format only called on a literal format string")
 
     def visit_MatchClass(self, node: ast.MatchClass) -> None:
         # Keyword patterns read attributes by name: ``case object(__class__=c)``.

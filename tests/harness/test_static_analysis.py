@@ -83,6 +83,8 @@ HIDDEN_ATTRIBUTE_ACCESS = {
         "fmt = '{0.' + '_' * 2 + 'class' + '_' * 2 + '}'\nresult = fmt.format(data)"
     ),
     "unbound_str_format": "result = str.format('{0}', data)",
+    "str_format_passed_around": "f = str.format\nresult = list(map(f, ['{0}'], [data]))",
+    "literal_format_stored": "f = '{0}'.format\nresult = f(data)",
     "format_map": "result = '{x}'.format_map({'x': 1})",
     "format_field_to_frame": "result = '{0.gi_frame.f_back}'.format(data)",
     "format_field_to_closure": "result = '{0.cell_contents}'.format(data)",
