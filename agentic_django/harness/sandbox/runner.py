@@ -282,14 +282,13 @@ def module_views(
 
 
 def restricted_builtins(
-    allowed: frozenset[str], modules: dict[str, types.ModuleType], output: BoundedOutput
+    allowed: frozenset[str], views: dict[str, ModuleView], output: BoundedOutput
 ) -> dict[str, Any]:
     """The builtins the code sees: no files, no reflection, no dynamic code, guarded import.
 
     The guarded import closes over module *views* only, never over module objects.
     """
     safe = {name: getattr(builtins, name) for name in SAFE_BUILTINS if hasattr(builtins, name)}
-    views = module_views(modules, allowed)
 
     def guarded_import(
         name: str,
@@ -472,14 +471,17 @@ def _private_descriptors(result_fd: int) -> None:
 
 
 def run_worker(
-    handoff: socket.socket, root: str, granted: dict[str, Any], seccomp: bytes | None
+    handoff: socket.socket, root: str, granted: dict[str, Any], server: dict[str, Any]
 ) -> NoReturn:
     """Body of the worker: wait for its pipes, read its request, isolate, run, report.
 
     It waits on ``handoff`` for the two descriptors of one execution; the server
-    closing it instead (shutting down) ends the worker quietly. Never returns.
+    closing it instead (shutting down) ends the worker quietly. The views of the
+    server's preloaded modules are built while waiting. Never returns.
     """
     try:
+        preloaded = frozenset(server["preload"])
+        ready_views = module_views(preload(sorted(preloaded)), preloaded)
         _, fds, _, _ = socket.recv_fds(handoff, 16, 2)
         handoff.close()
     except BaseException:
@@ -492,20 +494,24 @@ def run_worker(
         os.close(request_fd)
         limits = request["limits"]
         allowed = frozenset(limits["allowed_modules"])
-        modules = preload(sorted(allowed))
+        if allowed == preloaded:
+            views = ready_views
+        else:
+            views = module_views(preload(sorted(allowed)), allowed)
+        del ready_views
         data = json.loads(request["data"])
         code = request["code"]
         del request
         _private_descriptors(result_fd)
-        isolation = isolate_worker(root, limits, granted, seccomp)
+        isolation = isolate_worker(root, limits, granted, server["seccomp"])
         output = BoundedOutput(int(limits["max_output_bytes"]))
         sys.stdout = sys.stderr = output
         namespace: dict[str, Any] = {
-            "__builtins__": restricted_builtins(allowed, modules, output),
+            "__builtins__": restricted_builtins(allowed, views, output),
             "__name__": "__sandbox__",
             "data": data,
         }
-        del modules, data
+        del views, data
         write_frame(RESULT_FD, {"isolation": isolation})
     except BaseException as exc:
         with contextlib.suppress(BaseException):
@@ -565,7 +571,7 @@ def run_keeper(handoff: socket.socket, root: str, server: dict[str, Any]) -> NoR
         granted = dict(server["granted"], **enter_namespaces(server["disabled"]))
         worker = os.fork()
         if worker == 0:
-            run_worker(handoff, root, granted, server["seccomp"])
+            run_worker(handoff, root, granted, server)
         # The server's wall-clock stop: the keeper alone knows the worker's pid.
         signal.signal(signal.SIGTERM, lambda *_: os.kill(worker, signal.SIGKILL))
         os.closerange(0, 1 << 20)
@@ -643,7 +649,9 @@ class Standby:
         }
 
 
-def serve(channel: socket.socket, once: bool, disabled: frozenset[str]) -> None:
+def serve(
+    channel: socket.socket, once: bool, disabled: frozenset[str], preloaded: list[str]
+) -> None:
     """Answer spawn commands (with their two descriptors) on ``channel`` until it closes.
 
     ``disabled`` names namespaces not to use (to run, and test, a degraded mode).
@@ -652,7 +660,7 @@ def serve(channel: socket.socket, once: bool, disabled: frozenset[str]) -> None:
     root = tempfile.mkdtemp(prefix="agentic-sandbox-root-")
     os.chmod(root, 0o555)
     seccomp = None if "seccomp" in disabled else compile_seccomp()
-    server = {"granted": granted, "disabled": disabled, "seccomp": seccomp}
+    server = {"granted": granted, "disabled": disabled, "seccomp": seccomp, "preload": preloaded}
     standby: Standby | None = None
     try:
         ready = {"ready": True, "pid": os.getpid(), **granted, **probe_namespaces(disabled)}
@@ -692,12 +700,13 @@ def main(argv: list[str]) -> None:
     def listed(option: str) -> list[str]:
         return [n for n in argv[argv.index(option) + 1].split(",") if n] if option in argv else []
 
-    preload(listed("--preload"))
+    preloaded = listed("--preload")
+    preload(preloaded)
     preload(list(LAZY_IMPORTS))
     channel = socket.socket(fileno=os.dup(0))
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
-    serve(channel, once, frozenset(listed("--disable")))
+    serve(channel, once, frozenset(listed("--disable")), preloaded)
 
 
 if __name__ == "__main__":
