@@ -14,6 +14,7 @@ import asyncio
 import os
 import re
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from agentic_django.core.exceptions import CodeExecutionError, SandboxViolation
-from agentic_django.harness.sandbox import ForkServerSandbox, SandboxLimits
+from agentic_django.harness.sandbox import ForkServerSandbox, SandboxLimits, SubprocessSandbox
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="reads another process's memory; needs root")
@@ -416,3 +417,16 @@ def test_the_seccomp_filter_names_every_required_call() -> None:
     )
     assert set(required.split()) <= set(runner.DENIED_SYSCALLS)
     assert re.fullmatch(r"[a-z0-9_]+", "".join(runner.DENIED_SYSCALLS))
+
+
+async def test_no_root_directory_is_left_behind_however_the_runner_ends() -> None:
+    def roots() -> set[str]:
+        return {p.name for p in Path(tempfile.gettempdir()).glob("agentic-sandbox-root-*")}
+
+    before = roots()
+    await SubprocessSandbox().execute("result = 1")  # the one-shot runner is killed after
+    box = ForkServerSandbox(pool_size=1)
+    box.start()
+    box.servers[0].kill()
+    box.close()
+    assert roots() == before

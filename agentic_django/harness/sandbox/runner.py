@@ -20,7 +20,8 @@ The worker, before the code runs:
   namespaces when the kernel allows (inside a user namespace when not root);
 * points its standard streams at ``/dev/null`` and closes every descriptor but
   the result pipe;
-* ``chroot``\\ s into an empty, read-only directory (no ``/proc``, no host files);
+* ``chroot``\\ s into an empty, deleted directory (no ``/proc``, no host files, no
+  new entries possible);
 * sets rlimits (CPU, address space, file size 0, no processes, no descriptors);
 * drops to ``nobody`` (root) or drops every capability (user namespace);
 * sets ``no_new_privs`` and loads a seccomp filter that refuses tracing, other
@@ -421,18 +422,21 @@ def enter_namespaces(disabled: frozenset[str]) -> dict[str, bool]:
 
 
 def isolate_worker(
-    root: str, limits: dict[str, Any], granted: dict[str, Any], seccomp: bytes | None
+    limits: dict[str, Any], granted: dict[str, Any], seccomp: bytes | None
 ) -> dict[str, Any]:
-    """Confine the worker before the code runs; return what was achieved."""
+    """Confine the worker (its working directory already the empty root) before the code runs.
+
+    Returns what was achieved.
+    """
     statm = open("/proc/self/statm").read().split()  # noqa: SIM115 (before chroot)
     baseline = int(statm[0]) * resource.getpagesize()
     report: dict[str, Any] = dict(granted, chroot=False, uid=os.geteuid(), uid_dropped=False)
     try:
-        os.chroot(root)
+        os.chroot(".")
         os.chdir("/")
         report["chroot"] = True
     except OSError:
-        os.chdir(root)
+        pass  # the working directory stays the empty root
     memory = baseline + int(limits["memory_mb"]) * 1024 * 1024
     cpu = max(1, int(-(-float(limits["cpu_seconds"]) // 1)))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
@@ -471,7 +475,7 @@ def _private_descriptors(result_fd: int) -> None:
 
 
 def run_worker(
-    handoff: socket.socket, root: str, granted: dict[str, Any], server: dict[str, Any]
+    handoff: socket.socket, root_fd: int, granted: dict[str, Any], server: dict[str, Any]
 ) -> NoReturn:
     """Body of the worker: wait for its pipes, read its request, isolate, run, report.
 
@@ -502,8 +506,9 @@ def run_worker(
         data = json.loads(request["data"])
         code = request["code"]
         del request
+        os.fchdir(root_fd)
         _private_descriptors(result_fd)
-        isolation = isolate_worker(root, limits, granted, server["seccomp"])
+        isolation = isolate_worker(limits, granted, server["seccomp"])
         output = BoundedOutput(int(limits["max_output_bytes"]))
         sys.stdout = sys.stderr = output
         namespace: dict[str, Any] = {
@@ -560,7 +565,7 @@ def _error_line(exc: BaseException) -> int | None:
 # -- the keeper: new namespaces, one worker, its exit status -------------------------
 
 
-def run_keeper(handoff: socket.socket, root: str, server: dict[str, Any]) -> NoReturn:
+def run_keeper(handoff: socket.socket, root_fd: int, server: dict[str, Any]) -> NoReturn:
     """Unshare the namespaces, fork the worker (PID 1 there), pass its exit status up.
 
     A signal that ended the worker comes back as exit status ``128 + signal``.
@@ -571,7 +576,7 @@ def run_keeper(handoff: socket.socket, root: str, server: dict[str, Any]) -> NoR
         granted = dict(server["granted"], **enter_namespaces(server["disabled"]))
         worker = os.fork()
         if worker == 0:
-            run_worker(handoff, root, granted, server)
+            run_worker(handoff, root_fd, granted, server)
         # The server's wall-clock stop: the keeper alone knows the worker's pid.
         signal.signal(signal.SIGTERM, lambda *_: os.kill(worker, signal.SIGKILL))
         os.closerange(0, 1 << 20)
@@ -606,13 +611,13 @@ class Standby:
     pristine server, and it receives only the descriptors of its own execution.
     """
 
-    def __init__(self, channel: socket.socket, root: str, server: dict[str, Any]) -> None:
+    def __init__(self, channel: socket.socket, root_fd: int, server: dict[str, Any]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.keeper = os.fork()
         if self.keeper == 0:
             channel.close()  # only the server talks to the parent
             ours.close()
-            run_keeper(theirs, root, server)
+            run_keeper(theirs, root_fd, server)
         theirs.close()
         self.handoff = ours
 
@@ -656,16 +661,21 @@ def serve(
 
     ``disabled`` names namespaces not to use (to run, and test, a degraded mode).
     """
-    granted = server_namespaces(disabled)
+    # The workers' root: an empty directory, deleted at once and kept open, so nothing can
+    # ever be created in it and nothing is left behind, however the server ends. Made
+    # before entering a user namespace, where an unmapped uid cannot create files.
     root = tempfile.mkdtemp(prefix="agentic-sandbox-root-")
     os.chmod(root, 0o555)
+    root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    os.rmdir(root)
+    granted = server_namespaces(disabled)
     seccomp = None if "seccomp" in disabled else compile_seccomp()
     server = {"granted": granted, "disabled": disabled, "seccomp": seccomp, "preload": preloaded}
     standby: Standby | None = None
     try:
         ready = {"ready": True, "pid": os.getpid(), **granted, **probe_namespaces(disabled)}
         channel.send(json.dumps({**ready, "seccomp": seccomp is not None}).encode())
-        standby = Standby(channel, root, server)
+        standby = Standby(channel, root_fd, server)
         while True:
             message, fds, _, _ = socket.recv_fds(channel, 65536, 2)
             if not message:
@@ -684,11 +694,10 @@ def serve(
             channel.send(json.dumps(report).encode())
             if once:
                 return
-            standby = Standby(channel, root, server)
+            standby = Standby(channel, root_fd, server)
     finally:
         if standby is not None:
             standby.discard()
-        os.rmdir(root)
 
 
 def main(argv: list[str]) -> None:
