@@ -67,11 +67,24 @@ def pair() -> Iterator[ForkServerSandbox]:
         yield box
 
 
-@pytest.fixture(scope="module", params=["namespaces_only", "seccomp_only"])
+#: Degraded modes: (protections switched off, uid the server runs as or None for root).
+DEGRADED = {
+    "namespaces_only": (["seccomp"], None),
+    "seccomp_only": (NAMESPACES, None),
+    # A deployment that is not root: the server in a user namespace of its own …
+    "unprivileged": ([], 65534),
+    # … or where user namespaces are not allowed: seccomp and rlimits only, no chroot.
+    "unprivileged_without_user_namespace": (["user_namespace"], 65534),
+}
+
+
+@pytest.fixture(scope="module", params=list(DEGRADED))
 def degraded(request: pytest.FixtureRequest) -> Iterator[ForkServerSandbox]:
-    """One layer switched off: the other must contain the attack on its own."""
-    disable = ["seccomp"] if request.param == "namespaces_only" else NAMESPACES
-    with ForkServerSandbox(pool_size=2, limits=LIMITS, disable=disable) as box:
+    """A layer switched off, or no root: what is left must contain the attack on its own."""
+    if not ROOT:
+        pytest.skip("the degraded modes are set up from a root-started sandbox")
+    disable, run_as = DEGRADED[request.param]
+    with ForkServerSandbox(pool_size=2, limits=LIMITS, disable=disable, run_as=run_as) as box:
         box.start()
         yield box
 
@@ -340,10 +353,30 @@ async def test_tracing_peeking_forking_and_snooping_all_fail(full: ForkServerSan
 
 
 async def test_the_same_attacks_fail_with_only_one_layer(degraded: ForkServerSandbox) -> None:
-    outcome = await _run(degraded, TRACE_AND_PEEK, {"server": degraded.servers[0].process.pid})
+    server = degraded.servers[0].process
+    assert server is not None
+    outcome = await _run(degraded, TRACE_AND_PEEK, {"server": server.pid})
     assert isinstance(outcome, dict), outcome
-    for call in ("ptrace_attach", "vm_readv", "pidfd_open", "fork", "proc"):
+    for call in ("ptrace_attach", "vm_readv", "pidfd_open", "fork"):
         assert outcome[call] == -1, (call, outcome)
+    assert set(outcome["environ"]) <= {"LC_CTYPE"}
+    isolation = (await degraded.execute("result = 1")).isolation
+    if isolation.chroot:
+        assert outcome["proc"] == -1 and outcome["root"] == []
+    if isolation.seccomp:
+        for call in ("socket", "unshare", "mount", "bpf", "perf", "userfaultfd", "io_uring"):
+            assert outcome[call] == -1, (call, outcome)
+
+
+async def test_a_deployment_without_root_reports_what_it_gets(degraded: ForkServerSandbox) -> None:
+    isolation = (await degraded.execute("result = 1")).isolation
+    if degraded.run_as is None:
+        return
+    assert isolation.seccomp and isolation.capabilities_dropped and not isolation.uid_dropped
+    if "user_namespace" in degraded.disable:
+        assert set(isolation.missing()) == {*NAMESPACES, "chroot"}
+    else:
+        assert isolation.user_namespace and isolation.missing() == []
 
 
 async def test_a_fork_bomb_stops_at_the_first_fork(full: ForkServerSandbox) -> None:

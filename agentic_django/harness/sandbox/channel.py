@@ -35,16 +35,23 @@ class RunnerProcess:
     """One ``python -I runner.py`` process with an empty environment.
 
     ``once=True`` runs a single execution then exits (the subprocess backend);
-    otherwise it is a long-lived fork server. ``disable`` names namespaces the
-    runner must not use (an explicit degraded mode, for hosts and tests).
+    otherwise it is a long-lived fork server. ``disable`` names protections the
+    runner must not use (an explicit degraded mode, for hosts and tests); ``run_as``
+    makes a runner started as root serve as that uid.
     """
 
     def __init__(
-        self, *, preload: Sequence[str] = (), once: bool = False, disable: Sequence[str] = ()
+        self,
+        *,
+        preload: Sequence[str] = (),
+        once: bool = False,
+        disable: Sequence[str] = (),
+        run_as: int | None = None,
     ) -> None:
         self.preload = tuple(preload)
         self.once = once
         self.disable = tuple(disable)
+        self.run_as = run_as
         self.process: subprocess.Popen[bytes] | None = None
         self.channel: socket.socket | None = None
         self.info: dict[str, Any] = {}
@@ -63,6 +70,8 @@ class RunnerProcess:
             command += ["--preload", ",".join(self.preload)]
         if self.disable:
             command += ["--disable", ",".join(self.disable)]
+        if self.run_as is not None:
+            command += ["--user", str(int(self.run_as))]
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self.process = subprocess.Popen(

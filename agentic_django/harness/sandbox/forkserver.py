@@ -34,7 +34,9 @@ class ForkServerSandbox(Sandbox):
     replaced. Servers start on first use (or with :meth:`start`); call
     :meth:`close` (or use the sandbox as a context manager) to stop them.
     ``disable`` names protections not to use (see :data:`PROTECTIONS`): an explicit
-    degraded mode, reported on every execution and by the deploy checks.
+    degraded mode, reported on every execution and by the deploy checks. ``run_as``
+    (a uid) makes servers started by root serve unprivileged, as a non-root
+    deployment would.
     """
 
     backend = "forkserver"
@@ -46,6 +48,7 @@ class ForkServerSandbox(Sandbox):
         limits: SandboxLimits | None = None,
         preload_modules: Sequence[str] = DEFAULT_ALLOWED_MODULES,
         disable: Sequence[str] = (),
+        run_as: int | None = None,
     ) -> None:
         super().__init__(limits)
         if pool_size < 1:
@@ -53,6 +56,7 @@ class ForkServerSandbox(Sandbox):
         self.pool_size = pool_size
         self.preload_modules = tuple(preload_modules)
         self.disable = check_disable(disable)
+        self.run_as = run_as
         self._idle: queue.SimpleQueue[RunnerProcess] = queue.SimpleQueue()
         self._servers: list[RunnerProcess] = []
         self._lock = threading.Lock()
@@ -71,7 +75,9 @@ class ForkServerSandbox(Sandbox):
             if self._servers:
                 return
             for _ in range(self.pool_size):
-                server = RunnerProcess(preload=self.preload_modules, disable=self.disable)
+                server = RunnerProcess(
+                    preload=self.preload_modules, disable=self.disable, run_as=self.run_as
+                )
                 server.start()
                 self._servers.append(server)
                 self._idle.put(server)

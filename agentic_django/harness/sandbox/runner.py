@@ -701,7 +701,11 @@ def serve(
 
 
 def main(argv: list[str]) -> None:
-    """``runner.py [--once] [--preload mod,…] [--disable namespace,…]``, control socket on fd 0."""
+    """``runner.py [--once] [--preload mod,…] [--disable name,…] [--user uid]``, channel on fd 0.
+
+    ``--user``: a runner started as root serves as that uid instead, once the modules
+    are loaded (what a deployment that does not run as root gets).
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     libc()
     once = "--once" in argv
@@ -712,6 +716,11 @@ def main(argv: list[str]) -> None:
     preloaded = listed("--preload")
     preload(preloaded)
     preload(list(LAZY_IMPORTS))
+    if "--user" in argv:
+        uid = int(argv[argv.index("--user") + 1])
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
     channel = socket.socket(fileno=os.dup(0))
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)

@@ -30,9 +30,16 @@ class SubprocessSandbox(Sandbox):
 
     backend = "subprocess"
 
-    def __init__(self, limits: SandboxLimits | None = None, *, disable: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        *,
+        disable: Sequence[str] = (),
+        run_as: int | None = None,
+    ) -> None:
         super().__init__(limits)
         self.disable = check_disable(disable)
+        self.run_as = run_as
 
     async def execute(
         self, code: str, data: Any = None, limits: SandboxLimits | None = None
@@ -43,7 +50,7 @@ class SubprocessSandbox(Sandbox):
         return judge(report, effective, self.backend)
 
     def _run(self, request: dict[str, Any], limits: SandboxLimits) -> dict[str, Any]:
-        process = RunnerProcess(once=True, disable=self.disable)
+        process = RunnerProcess(once=True, disable=self.disable, run_as=self.run_as)
         try:
             process.start()
             return process.exchange(
