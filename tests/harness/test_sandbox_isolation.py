@@ -463,3 +463,12 @@ async def test_no_root_directory_is_left_behind_however_the_runner_ends() -> Non
     box.servers[0].kill()
     box.close()
     assert roots() == before
+
+
+async def test_a_standby_worker_killed_before_its_request_is_replaced(
+    full: ForkServerSandbox,
+) -> None:
+    assert (await full.execute("result = 1")).result == 1
+    os.kill(_worker_of(full), signal.SIGKILL)  # the worker waiting for the next request
+    time.sleep(0.1)
+    assert (await full.execute("result = 2")).result == 2

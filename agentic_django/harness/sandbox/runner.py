@@ -603,6 +603,10 @@ def probe_namespaces(disabled: frozenset[str]) -> dict[str, bool]:
     return {name: bits >= 0 and bool(bits & (1 << i)) for i, name in enumerate(names)}
 
 
+class StandbyLost(RuntimeError):
+    """The worker forked ahead ended before its request came (killed from outside)."""
+
+
 class Standby:
     """A keeper and its worker forked ahead of the next request, waiting for its pipes.
 
@@ -632,10 +636,12 @@ class Standby:
         started = time.perf_counter()
         try:
             socket.send_fds(self.handoff, [b"run"], fds)
+        except OSError as exc:
+            raise StandbyLost(f"the standby worker is gone: {exc}") from exc
         finally:
             self.handoff.close()
-            for fd in fds:
-                os.close(fd)
+        for fd in fds:
+            os.close(fd)
         pidfd = os.pidfd_open(self.keeper)
         ready, _, _ = select.select([pidfd], [], [], wall_seconds)
         if not ready:
@@ -684,7 +690,12 @@ def serve(
                 if len(fds) != 2:
                     raise ValueError("a spawn command carries exactly two descriptors")
                 wall_seconds = float(json.loads(message)["wall_seconds"])
-                report = standby.run(fds, wall_seconds)
+                try:
+                    report = standby.run(fds, wall_seconds)
+                except StandbyLost:
+                    standby.discard()
+                    standby = Standby(channel, root_fd, server)
+                    report = standby.run(fds, wall_seconds)
             except Exception as exc:  # the server must survive a bad command
                 for fd in fds:
                     with contextlib.suppress(OSError):
