@@ -472,3 +472,19 @@ async def test_a_standby_worker_killed_before_its_request_is_replaced(
     os.kill(_worker_of(full), signal.SIGKILL)  # the worker waiting for the next request
     time.sleep(0.1)
     assert (await full.execute("result = 2")).result == 2
+
+
+@pytest.mark.parametrize("where", ["frame", "result"])
+async def test_a_forged_report_nested_past_the_parser_is_a_tampering_violation(
+    full: ForkServerSandbox, where: str
+) -> None:
+    deep = "[" * 200_000 + "]" * 200_000
+    payload = deep if where == "frame" else '{"result_json": "' + deep + '", "stdout": ""}'
+    forge = FULL_PYTHON + (
+        "body = " + repr(payload) + ".encode()\n"
+        "os.write(3, len(body).to_bytes(4, 'big') + body)\n"
+        "os._exit(0)\n"
+    )
+    with pytest.raises(SandboxViolation) as info:
+        await full.execute(forge)
+    assert info.value.violations == ["result_channel"]

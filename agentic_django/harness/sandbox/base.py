@@ -217,7 +217,7 @@ def judge(report: dict[str, Any], limits: SandboxLimits, backend: str) -> Sandbo
         )
     try:
         value = json.loads(str(outcome["result_json"]))
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RecursionError) as exc:
         raise _violation("Code tampered with the sandbox result channel", "result_channel") from exc
     return SandboxResult(
         result=value,

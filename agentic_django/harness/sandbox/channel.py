@@ -218,7 +218,7 @@ def judge_frames(raw: bytes) -> dict[str, Any]:
     """What the worker wrote: exactly an isolation frame, then an outcome frame."""
     try:
         frames: list[Any] | None = runner.parse_frames(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # malformed, or nested past the parser
         frames = None
     report: dict[str, Any] = {"frames_valid": frames is not None and len(frames) <= 2}
     if frames:
