@@ -201,8 +201,9 @@ outcome = {
     'msg': call(libc.msgget, 0x5EC12E8, IPC_CREAT | 0o666),
     'sem': call(libc.semget, 0x5EC12E9, 4, IPC_CREAT | 0o666),
     'mq': call(libc.mq_open, b'/agentic-plant', os.O_CREAT | os.O_RDWR, 0o666, None),
-    'key': call(libc.syscall, 248, b'user', b'agentic-plant', b'secret', 6, -3),
 }
+if data['keys']:  # add_key into the user keyring, shared by every process of this uid
+    outcome['key'] = call(libc.syscall, 248, b'user', b'agentic-plant', b'secret', 6, -4)
 if outcome['shm'][0] >= 0:
     libc.shmat.restype = ctypes.c_void_p
     address = libc.shmat(outcome['shm'][0], None, 0)
@@ -219,36 +220,54 @@ result = {
     'msg': call(libc.msgget, 0x5EC12E8, 0)[0],
     'sem': call(libc.semget, 0x5EC12E9, 0, 0)[0],
     'mq': call(libc.mq_open, b'/agentic-plant', os.O_RDONLY)[0],
-    'key': call(libc.syscall, 250, 11, 0, 0, 0)[0],
+    # keyctl(KEYCTL_SEARCH) in the session and the user keyrings
+    'session_key': call(libc.syscall, 250, 10, -3, b'user', b'agentic-plant', 0)[0],
+    'user_key': call(libc.syscall, 250, 10, -4, b'user', b'agentic-plant', 0)[0],
 }
 """
 )
 
 
+NOTHING_FOUND = {"shm": -1, "msg": -1, "sem": -1, "mq": -1, "session_key": -1, "user_key": -1}
+
+
+def _keys_of(uid: int) -> str:
+    """The kernel's count of keys owned by ``uid`` (its line of /proc/key-users)."""
+    for line in Path("/proc/key-users").read_text().splitlines():
+        if line.split(":")[0].strip() == str(uid):
+            return line.split(":", 1)[1].split()[0]
+    return "0"
+
+
 async def test_ipc_objects_and_keys_are_refused_and_none_outlive_the_execution(
     full: ForkServerSandbox,
 ) -> None:
-    before = _sysv_objects()
-    planted = await _run(full, IPC_PLANT)
+    before, keys = _sysv_objects(), _keys_of(65534)
+    planted = await _run(full, IPC_PLANT, {"keys": True})
     assert isinstance(planted, dict), planted
+    assert planted["key"][0] == -1
     assert all(value == -1 for value, _ in planted.values()), planted
     assert _sysv_objects() == before
-    harvested = await _run(full, IPC_HARVEST)
-    assert harvested == {"shm": -1, "msg": -1, "sem": -1, "mq": -1, "key": -1}
+    assert _keys_of(65534) == keys
+    assert await _run(full, IPC_HARVEST) == NOTHING_FOUND
 
 
 async def test_ipc_objects_made_inside_the_namespace_die_with_the_execution(
     degraded: ForkServerSandbox,
 ) -> None:
     before = _sysv_objects()
-    planted = await _run(degraded, IPC_PLANT)
+    # Keyrings have no namespace: without seccomp a key would outlive the execution (the
+    # documented gap of that mode), so no key is planted there.
+    filtered = "seccomp" not in degraded.disable
+    planted = await _run(degraded, IPC_PLANT, {"keys": filtered})
     assert isinstance(planted, dict), planted
     assert _sysv_objects() == before
-    if degraded.disable == ("seccomp",):
+    if filtered:
+        assert planted["key"][0] == -1
+    else:
         # Without the filter the calls succeed, inside the execution's IPC namespace.
         assert planted["shm"][0] >= 0 and planted["msg"][0] >= 0
-    harvested = await _run(degraded, IPC_HARVEST)
-    assert harvested == {"shm": -1, "msg": -1, "sem": -1, "mq": -1, "key": -1}
+    assert await _run(degraded, IPC_HARVEST) == NOTHING_FOUND
 
 
 # -- other processes ----------------------------------------------------------------------
