@@ -298,19 +298,20 @@ async def test_signals_reach_no_sibling_execution(
     assert all(s.alive for s in box.servers)
 
 
-def _worker_of(box: ForkServerSandbox, timeout: float = 5.0) -> int:
-    """The host pid of the worker running on ``box``'s only server (server → keeper → worker)."""
+def _worker_of(box: ForkServerSandbox) -> int:
+    """The host pid of the worker on ``box``'s only server: its child, or its keeper's."""
     [server] = box.servers
     assert server.process is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        pids = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text()
-        for keeper in pids.split():
-            workers = Path(f"/proc/{keeper}/task/{keeper}/children").read_text().split()
-            if workers:
-                return int(workers[0])
+
+    def children(pid: int) -> list[int]:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+    deadline = time.monotonic() + 5
+    while not children(server.process.pid):  # the next one is forked just after a report
+        assert time.monotonic() < deadline, "no worker waiting"
         time.sleep(0.01)
-    raise AssertionError("no worker started")
+    [child] = children(server.process.pid)
+    return (children(child) or [child])[0]
 
 
 @pytest.mark.parametrize(
@@ -320,9 +321,9 @@ async def test_a_worker_stopped_or_killed_from_outside_is_not_blamed_for_cpu(
     full: ForkServerSandbox, sent: int, reported: str
 ) -> None:
     limits = SandboxLimits(cpu_seconds=5, wall_seconds=1.5)
+    worker = _worker_of(full)  # forked ahead, waiting for this request
     task = asyncio.ensure_future(full.execute("while True:\n    pass", limits=limits))
-    worker = await asyncio.to_thread(_worker_of, full)
-    await asyncio.sleep(0.2)
+    await asyncio.sleep(0.3)
     os.kill(worker, sent)
     with pytest.raises(SandboxViolation) as info:
         await task

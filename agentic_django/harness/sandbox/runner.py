@@ -607,21 +607,61 @@ class StandbyLost(RuntimeError):
     """The worker forked ahead ended before its request came (killed from outside)."""
 
 
+def run_direct_worker(
+    handoff: socket.socket, root_fd: int, server: dict[str, Any], pid_namespace: bool
+) -> NoReturn:
+    """A worker forked by the server itself (already PID 1 when ``pid_namespace``)."""
+    try:
+        os.setsid()  # signals to the server's process group never reach executions
+        granted = dict(
+            server["granted"], **enter_namespaces(server["disabled"] | {"pid_namespace"})
+        )
+        granted["pid_namespace"] = pid_namespace
+    except BaseException:
+        os._exit(70)
+    run_worker(handoff, root_fd, granted, server)
+
+
+def can_return_pid_namespace(own: int) -> bool:
+    """Whether this process may unshare a PID namespace for a child, then set its own back.
+
+    True as root: each worker is then the server's own child (one process, not two).
+    In a user namespace the original PID namespace is out of reach, hence the keeper.
+    """
+    child = os.fork()
+    if child == 0:
+        c = libc()
+        os._exit(0 if c.unshare(CLONE_NEWPID) == 0 and c.setns(own, CLONE_NEWPID) == 0 else 1)
+    _, status = os.waitpid(child, 0)
+    return os.waitstatus_to_exitcode(status) == 0
+
+
 class Standby:
-    """A keeper and its worker forked ahead of the next request, waiting for its pipes.
+    """A worker forked ahead of the next request, waiting for its pipes.
 
     Namespaces and forks cost milliseconds; making them between requests keeps them
     off the request's path. The worker still holds nothing but a copy of the
     pristine server, and it receives only the descriptors of its own execution.
+    As root the worker is the server's child, forked into a fresh PID namespace
+    (the server then sets its own back); otherwise a keeper makes the namespaces and
+    forks it, and ``pid`` is the keeper's.
     """
 
     def __init__(self, channel: socket.socket, root_fd: int, server: dict[str, Any]) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        self.keeper = os.fork()
-        if self.keeper == 0:
+        self.direct = bool(server["direct"])
+        pid_namespace = False
+        if self.direct and "pid_namespace" not in server["disabled"]:
+            pid_namespace = libc().unshare(CLONE_NEWPID) == 0
+        self.pid = os.fork()
+        if self.pid == 0:
             channel.close()  # only the server talks to the parent
             ours.close()
+            if self.direct:
+                run_direct_worker(theirs, root_fd, server, pid_namespace)
             run_keeper(theirs, root_fd, server)
+        if pid_namespace and libc().setns(server["own_pid_namespace"], CLONE_NEWPID) != 0:
+            server["direct"] = False  # never fork a later worker into this one's namespace
         theirs.close()
         self.handoff = ours
 
@@ -629,7 +669,7 @@ class Standby:
         """End the waiting worker (it sees the hand-off socket close) and reap it."""
         self.handoff.close()
         with contextlib.suppress(ChildProcessError):
-            os.waitpid(self.keeper, 0)
+            os.waitpid(self.pid, 0)
 
     def run(self, fds: list[int], wall_seconds: float) -> dict[str, Any]:
         """Hand the pipes over and report how the execution ended, measured from outside."""
@@ -642,20 +682,24 @@ class Standby:
             self.handoff.close()
         for fd in fds:
             os.close(fd)
-        pidfd = os.pidfd_open(self.keeper)
+        pidfd = os.pidfd_open(self.pid)
         ready, _, _ = select.select([pidfd], [], [], wall_seconds)
-        if not ready:
-            os.kill(self.keeper, signal.SIGTERM)  # the keeper kills the worker, then ends
+        if not ready and self.direct:
+            os.kill(self.pid, signal.SIGKILL)
+        elif not ready:
+            os.kill(self.pid, signal.SIGTERM)  # the keeper kills the worker, then ends
             if not select.select([pidfd], [], [], KEEPER_GRACE_SECONDS)[0]:
-                os.kill(self.keeper, signal.SIGKILL)  # the worker follows: parent-death signal
+                os.kill(self.pid, signal.SIGKILL)  # the worker follows: parent-death signal
         os.close(pidfd)
-        _, status, usage = os.wait4(self.keeper, 0)
+        _, status, usage = os.wait4(self.pid, 0)
         code = os.waitstatus_to_exitcode(status)
+        if not self.direct and code > 128:  # the keeper's way of passing a signal on
+            code = -(code - 128)
         return {
             "duration_ms": (time.perf_counter() - started) * 1000,
             "cpu_ms": (usage.ru_utime + usage.ru_stime) * 1000,
             "max_rss_kb": usage.ru_maxrss,
-            "exit_code": -(code - 128) if code > 128 else code,
+            "exit_code": code,
             "killed": not ready,
         }
 
@@ -674,9 +718,17 @@ def serve(
     os.chmod(root, 0o555)
     root_fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
     os.rmdir(root)
+    own_pid_namespace = os.open("/proc/self/ns/pid", os.O_RDONLY)
     granted = server_namespaces(disabled)
     seccomp = None if "seccomp" in disabled else compile_seccomp()
-    server = {"granted": granted, "disabled": disabled, "seccomp": seccomp, "preload": preloaded}
+    server = {
+        "granted": granted,
+        "disabled": disabled,
+        "seccomp": seccomp,
+        "preload": preloaded,
+        "own_pid_namespace": own_pid_namespace,
+        "direct": "pid_namespace" in disabled or can_return_pid_namespace(own_pid_namespace),
+    }
     standby: Standby | None = None
     try:
         ready = {"ready": True, "pid": os.getpid(), **granted, **probe_namespaces(disabled)}
