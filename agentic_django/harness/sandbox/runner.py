@@ -7,12 +7,13 @@ when installed), so nothing of the host application is in its memory.
 The server never sees a request. Its control socket (fd 0, ``SOCK_SEQPACKET``)
 carries only "spawn" commands with the wall-clock limit and two descriptors:
 the read end of a request pipe and the write end of a result pipe, both made by
-the parent. The server forks a *keeper*, closes both descriptors and waits; the
-keeper unshares fresh namespaces and forks the *worker*, which alone reads its
-request, isolates itself, runs the code and writes its report straight to the
-parent. So every worker is forked from a process that has never held any
-request's code, data or result, and the server answers with exit status and
-resource usage only.
+the parent. Ahead of each request the server forks the next *worker* into fresh
+namespaces (directly as root; through a *keeper* process in a user namespace),
+where it waits on a hand-off socket; on "spawn" the server passes it the two
+descriptors, closes its copies and waits. The worker alone reads its request,
+isolates itself, runs the code and writes its report straight to the parent. So
+every worker is forked from a process that has never held any request's code,
+data or result, and the server answers with exit status and resource usage only.
 
 The worker, before the code runs:
 
