@@ -184,6 +184,7 @@ def test_deploy_checks_run_only_with_deploy():
     deploy_only = {
         agentic_checks.check_mock_llm,
         agentic_checks.check_sandbox_network,
+        agentic_checks.check_sandbox_isolation,
         agentic_checks.check_channel_layer,
     }
     registered = checks.registry.registry.get_checks(include_deployment_checks=False)
@@ -363,3 +364,64 @@ def test_database_checks_wait_for_the_tables(monkeypatch, django_assert_num_quer
 def test_the_test_project_passes_the_database_checks_without_errors():
     messages = checks.run_checks(databases=["default"])
     assert [m for m in messages if m.level >= checks.ERROR] == []
+
+
+def _sandbox_settings(settings, disable=(), scope="user"):
+    sandbox = {"BACKEND": "agentic_django.harness.ForkServerSandbox"}
+    if disable:
+        sandbox["OPTIONS"] = {"disable": list(disable)}
+    settings.AGENTIC_DJANGO = {
+        **settings.AGENTIC_DJANGO,
+        "SANDBOX": {"default": sandbox},
+        "CODE_CACHE": {"SCOPE": scope},
+    }
+
+
+def test_a_sandbox_missing_a_protection_is_reported_with_what_it_misses(settings):
+    from agentic_django.testing import isolated_agents
+
+    _sandbox_settings(settings, disable=["seccomp", "ipc_namespace"])
+    with isolated_agents() as site:
+        _codegen_endpoint(site)
+        [message] = agentic_checks.check_sandbox_isolation()
+    assert message.id == agentic_checks.W009_SANDBOX_DEGRADED
+    assert "ipc_namespace" in message.msg and "seccomp" in message.msg
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="full isolation needs root here")
+def test_a_fully_isolated_sandbox_passes_the_isolation_checks(settings):
+    from agentic_django.testing import isolated_agents
+
+    _sandbox_settings(settings, scope="shared")
+    with isolated_agents() as site:
+        _codegen_endpoint(site, data_sample="schema")
+        assert agentic_checks.check_sandbox_isolation() == []
+        assert agentic_checks.E014_SHARED_CACHE_NOT_ISOLATED not in ids(
+            agentic_checks.check_harness()
+        )
+
+
+def test_sharing_cached_code_is_refused_unless_the_sandbox_is_fully_isolated(settings):
+    from agentic_django.testing import isolated_agents
+
+    _sandbox_settings(settings, disable=["pid_namespace"], scope="shared")
+    with isolated_agents() as site:
+        _codegen_endpoint(site, data_sample="schema")
+        messages = [
+            m
+            for m in agentic_checks.check_harness()
+            if m.id == agentic_checks.E014_SHARED_CACHE_NOT_ISOLATED
+        ]
+    assert len(messages) == 1 and "pid_namespace" in messages[0].msg
+
+
+def test_the_isolation_probe_agrees_with_a_real_execution():
+    from asgiref.sync import async_to_sync
+
+    from agentic_django.harness import ForkServerSandbox
+
+    with ForkServerSandbox(pool_size=1, disable=["uts_namespace"]) as box:
+        executed = async_to_sync(box.execute)("result = 1")
+    probed = agentic_checks.sandbox_isolation(("uts_namespace",))
+    assert probed.missing() == executed.isolation.missing()
+    assert probed.uts_namespace is executed.isolation.uts_namespace is False

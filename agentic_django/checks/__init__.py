@@ -23,8 +23,10 @@ from .database import check_agent_llm_aliases, check_approvers_exist
 from .deploy import (
     check_channel_layer,
     check_mock_llm,
+    check_sandbox_isolation,
     check_sandbox_network,
     runner_isolates_network,
+    sandbox_isolation,
 )
 from .ids import (
     E001_UNKNOWN_SETTING,
@@ -40,6 +42,7 @@ from .ids import (
     E011_UNKNOWN_APPROVER_PERMISSION,
     E012_MCP_SDK_MISSING,
     E013_BAD_MCP_SERVER,
+    E014_SHARED_CACHE_NOT_ISOLATED,
     W001_NO_ENDPOINTS,
     W002_UNPRICED_MODEL,
     W003_MOCK_LLM,
@@ -48,6 +51,7 @@ from .ids import (
     W006_NO_BROKER,
     W007_UNKNOWN_APPROVER,
     W008_UNKNOWN_AGENT_LLM_ALIAS,
+    W009_SANDBOX_DEGRADED,
 )
 from .mcp import check_mcp
 
@@ -65,6 +69,7 @@ __all__ = [
     "E011_UNKNOWN_APPROVER_PERMISSION",
     "E012_MCP_SDK_MISSING",
     "E013_BAD_MCP_SERVER",
+    "E014_SHARED_CACHE_NOT_ISOLATED",
     "W001_NO_ENDPOINTS",
     "W002_UNPRICED_MODEL",
     "W003_MOCK_LLM",
@@ -73,6 +78,7 @@ __all__ = [
     "W006_NO_BROKER",
     "W007_UNKNOWN_APPROVER",
     "W008_UNKNOWN_AGENT_LLM_ALIAS",
+    "W009_SANDBOX_DEGRADED",
     "check_agent_llm_aliases",
     "check_approver_permissions",
     "check_approvers_exist",
@@ -83,8 +89,10 @@ __all__ = [
     "check_llm_backends",
     "check_mcp",
     "check_mock_llm",
+    "check_sandbox_isolation",
     "check_sandbox_network",
     "check_settings",
     "declared_permissions",
     "runner_isolates_network",
+    "sandbox_isolation",
 ]

@@ -9,6 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from ..conf import DEFAULTS, SETTINGS_NAME, TASK_RUNNERS, agentic_settings
 from ..core.intent import DEFAULT_KEYWORDS
+from .deploy import runner_sandboxes, sandbox_isolation
 from .ids import (
     E001_UNKNOWN_SETTING,
     E002_BAD_SETTING_VALUE,
@@ -21,6 +22,7 @@ from .ids import (
     E009_SHARED_CODE_CACHE,
     E010_BAD_POLICIES,
     E011_UNKNOWN_APPROVER_PERMISSION,
+    E014_SHARED_CACHE_NOT_ISOLATED,
     W001_NO_ENDPOINTS,
     W002_UNPRICED_MODEL,
     W006_NO_BROKER,
@@ -332,10 +334,44 @@ def check_harness(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMe
                         id=E009_SHARED_CODE_CACHE,
                     )
                 )
+        messages += _shared_cache_isolation(codegen)
     try:
         default_policies()
     except ImproperlyConfigured as exc:
         messages.append(checks.Error(str(exc), id=E010_BAD_POLICIES))
+    return messages
+
+
+def _shared_cache_isolation(codegen: list[Any]) -> list[checks.CheckMessage]:
+    """Code cached for everyone runs on everyone's data: only in a fully isolated sandbox."""
+    from django.utils.module_loading import import_string
+
+    sandboxes = agentic_settings.SANDBOX
+    shared = sorted({e.sandbox for e in codegen if e.code_cache and e.sandbox in sandboxes})
+    runners = runner_sandboxes()
+    messages: list[checks.CheckMessage] = []
+    for alias in shared:
+        if alias in runners:
+            isolation = sandbox_isolation(runners[alias])
+            missing = ["all (it does not start)"] if isolation is None else isolation.missing()
+        else:
+            try:
+                backend = import_string(sandboxes[alias]["BACKEND"])
+            except (ImportError, KeyError, TypeError):
+                continue  # reported by E008
+            missing = [] if getattr(backend, "fully_isolated", False) else ["unknown"]
+        if missing:
+            messages.append(
+                checks.Error(
+                    f"{SETTINGS_NAME}['CODE_CACHE']['SCOPE'] is 'shared' but sandbox {alias!r} "
+                    f"is not fully isolated (missing: {', '.join(missing)}): a cached program "
+                    "of one user would run on another's data without every protection.",
+                    hint="Keep SCOPE='user', or run the sandbox where every protection of "
+                    "docs/security.md is granted (a sandbox class of your own declares it "
+                    "with a class attribute fully_isolated = True).",
+                    id=E014_SHARED_CACHE_NOT_ISOLATED,
+                )
+            )
     return messages
 
 

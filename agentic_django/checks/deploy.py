@@ -11,6 +11,7 @@ from .ids import (
     W003_MOCK_LLM,
     W004_SANDBOX_NETWORK,
     W005_PROCESS_LOCAL_CHANNEL_LAYER,
+    W009_SANDBOX_DEGRADED,
 )
 
 
@@ -53,21 +54,7 @@ def check_sandbox_network(app_configs: Any = None, **kwargs: Any) -> list[checks
     this starts one runner process (it runs no code), reads what it was granted,
     and stops it. Sandboxes of other classes are not probed.
     """
-    from django.utils.module_loading import import_string
-
-    from ..harness import ForkServerSandbox, SubprocessSandbox
-    from ..registry import agents
-
-    configured = agentic_settings.SANDBOX if isinstance(agentic_settings.SANDBOX, dict) else {}
-    used = sorted({endpoint.sandbox for endpoint in agents if endpoint.codegen})
-    runner_based = []
-    for alias in used:
-        try:
-            backend = import_string(configured[alias]["BACKEND"])
-        except (ImportError, KeyError, TypeError):
-            continue  # reported by E008
-        if isinstance(backend, type) and issubclass(backend, ForkServerSandbox | SubprocessSandbox):
-            runner_based.append(alias)
+    runner_based = list(runner_sandboxes())
     # Every built-in sandbox starts the same runner: one probe answers for all of them.
     if not runner_based or runner_isolates_network():
         return []
@@ -98,6 +85,72 @@ def runner_isolates_network() -> bool:
         return False
     finally:
         process.close()
+
+
+def runner_sandboxes() -> dict[str, tuple[str, ...]]:
+    """Aliases of built-in (runner-based) sandboxes used by codegen endpoints → ``disable``."""
+    from django.utils.module_loading import import_string
+
+    from ..harness import ForkServerSandbox, SubprocessSandbox
+    from ..registry import agents
+
+    configured = agentic_settings.SANDBOX if isinstance(agentic_settings.SANDBOX, dict) else {}
+    used = sorted({endpoint.sandbox for endpoint in agents if endpoint.codegen})
+    found: dict[str, tuple[str, ...]] = {}
+    for alias in used:
+        try:
+            backend = import_string(configured[alias]["BACKEND"])
+        except (ImportError, KeyError, TypeError):
+            continue  # reported by E008
+        if isinstance(backend, type) and issubclass(backend, ForkServerSandbox | SubprocessSandbox):
+            options = configured[alias].get("OPTIONS") or {}
+            found[alias] = tuple(options.get("disable", ()))
+    return found
+
+
+def sandbox_isolation(disable: tuple[str, ...] = ()) -> Any:
+    """The :class:`SandboxIsolation` a built-in sandbox gets here, from one real execution.
+
+    Namespaces, seccomp, chroot and the privilege drop depend on the kernel, the user
+    and the container's security profile: only running a (trivial) program tells.
+    None when the runner cannot run at all.
+    """
+    from asgiref.sync import async_to_sync
+
+    from ..harness import SubprocessSandbox
+
+    try:
+        executed = async_to_sync(SubprocessSandbox(disable=disable).execute)("result = 1")
+    except Exception:
+        return None
+    return executed.isolation
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_sandbox_isolation(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """A sandbox missing a protection contains less than docs/security.md promises.
+
+    Probes each distinct configuration once (one short-lived runner, one trivial program).
+    """
+    messages: list[checks.CheckMessage] = []
+    probes: dict[tuple[str, ...], Any] = {}
+    for alias, disable in runner_sandboxes().items():
+        if disable not in probes:
+            probes[disable] = sandbox_isolation(disable)
+        isolation = probes[disable]
+        missing = ["everything (the runner does not start)"] if isolation is None else []
+        missing = missing or isolation.missing()
+        if missing:
+            messages.append(
+                checks.Warning(
+                    f"Sandbox {alias!r} runs generated code without: {', '.join(missing)}.",
+                    hint="Start the service as root, or allow user namespaces and the unshare "
+                    "system call to it; install libseccomp2 and the 'sandbox' extra. See "
+                    "docs/security.md for what each missing protection leaves open.",
+                    id=W009_SANDBOX_DEGRADED,
+                )
+            )
+    return messages
 
 
 @checks.register(checks.Tags.compatibility, deploy=True)

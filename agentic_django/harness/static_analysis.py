@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import importlib
 import re
+import string
 import types
 from collections.abc import Iterable, Iterator
 
@@ -74,9 +75,30 @@ FORBIDDEN_ATTRIBUTES: frozenset[str] = frozenset(
         "tb_frame",
         "tb_next",
         "co_code",
+        "co_consts",
+        "co_names",
+        "f_trace",
+        "f_lasti",
+        "gi_yieldfrom",
+        "cr_await",
+        "cr_origin",
+        "ag_await",
+        "tb_lasti",
+        "cell_contents",
         "mro",
+        # string.Formatter's field lookups return objects, not strings
+        "Formatter",
+        "get_field",
+        "vformat",
+        "format_map",
     }
 )
+
+#: Attribute-by-name helpers: allowed only when called at once with literal, public names.
+NAME_GETTERS: frozenset[str] = frozenset({"attrgetter", "methodcaller", "itemgetter"})
+#: Methods a ``methodcaller`` may not name: they format with run-time field names.
+_FORMATTING_METHODS = frozenset({"format", "format_map"})
+_FORMATTER = string.Formatter()
 
 _DUNDER = re.compile(r"__\w*__")
 _FORMAT_ATTRIBUTE = re.compile(r"\{[^{}]*\.\s*_")
@@ -162,6 +184,8 @@ class _Checker(ast.NodeVisitor):
         self.violations: list[Violation] = []
         # Local names bound to allowed modules, to resolve ``json.codecs`` and the like.
         self.module_aliases: dict[str, str] = {}
+        # ``func`` nodes of getter calls already checked for literal names.
+        self.checked_getters: set[int] = set()
 
     def add(self, node: ast.AST, rule: str, message: str) -> None:
         line = getattr(node, "lineno", 0)
@@ -190,26 +214,33 @@ class _Checker(ast.NodeVisitor):
         for alias in node.names:
             self.check_identifier(node, alias.name)
             self.check_identifier(node, alias.asname or "")
-            if alias.name in FORBIDDEN_NAMES:
+            if alias.name in FORBIDDEN_NAMES or alias.name in FORBIDDEN_ATTRIBUTES:
                 self.add(node, "forbidden_name", f"importing {alias.name!r} is not allowed")
+            if alias.name in NAME_GETTERS and alias.asname not in (None, alias.name):
+                self.add(node, "name_getter", f"{alias.name} may not be renamed")
             value = _resolve(module, alias.name)
             if isinstance(value, types.ModuleType) and not self.module_allowed(value.__name__):
                 self.add(node, "import", f"{module}.{alias.name} is module {value.__name__!r}")
 
     def visit_Name(self, node: ast.Name) -> None:
         self.check_identifier(node, node.id)
-        if node.id in FORBIDDEN_NAMES:
+        if node.id in FORBIDDEN_NAMES or node.id == "Formatter":
             self.add(node, "forbidden_name", f"use of {node.id!r} is not allowed")
+        self.check_getter_reference(node, node.id)
         self.generic_visit(node)
 
-    def visit_Attribute(self, node: ast.Attribute) -> None:
-        attr = node.attr
+    def check_attribute_name(self, node: ast.AST, attr: str) -> None:
         if _DUNDER.fullmatch(attr):
             self.add(node, "dunder", f"access to dunder attribute {attr!r} is not allowed")
         elif attr.startswith("_"):
             self.add(node, "private_attribute", f"access to private attribute {attr!r}")
         if attr in FORBIDDEN_NAMES or attr in FORBIDDEN_ATTRIBUTES:
             self.add(node, "forbidden_name", f"use of attribute {attr!r} is not allowed")
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:
+        attr = node.attr
+        self.check_attribute_name(node, attr)
+        self.check_getter_reference(node, attr)
         path = _dotted(node)
         if path is not None and path[0] in self.module_aliases:
             module = self.module_aliases[path[0]]
@@ -223,8 +254,69 @@ class _Checker(ast.NodeVisitor):
         if isinstance(node.value, str):
             if _DUNDER.search(node.value):
                 self.add(node, "dunder", "string naming a dunder attribute is not allowed")
-            elif _FORMAT_ATTRIBUTE.search(node.value):
+            elif _FORMAT_ATTRIBUTE.search(node.value) or _reaches_forbidden_field(node.value):
                 self.add(node, "format_attribute", "format field reaching a private attribute")
+
+    def visit_Call(self, node: ast.Call) -> None:
+        name = _called_name(node.func)
+        if name in NAME_GETTERS:
+            self.checked_getters.add(id(node.func))
+            if not _literal_getter_call(name, node):
+                self.add(
+                    node,
+                    "name_getter",
+                    f"{name} needs literal, public attribute names (no names built at run time)",
+                )
+        elif name == "format" and isinstance(node.func, ast.Attribute):
+            receiver = node.func.value
+            if isinstance(receiver, ast.Constant) and isinstance(receiver.value, str):
+                self.checked_getters.add(id(node.func))
+        self.generic_visit(node)
+
+    def check_getter_reference(self, node: ast.AST, name: str) -> None:
+        """A getter passed around, aliased or stored could later get a run-time name."""
+        if id(node) in self.checked_getters:
+            return
+        if name in NAME_GETTERS:
+            self.add(node, "name_getter", f"{name} may only be called directly")
+        elif name == "format" and isinstance(node, ast.Attribute):
+            # The format string's fields read attributes; only a literal one is checked.
+            self.add(node, "format_call", "str.format only called on a literal format string")
+
+    def visit_MatchClass(self, node: ast.MatchClass) -> None:
+        # Keyword patterns read attributes by name: ``case object(__class__=c)``.
+        for attr in node.kwd_attrs:
+            self.check_attribute_name(node, attr)
+        self.generic_visit(node)
+
+    def visit_MatchAs(self, node: ast.MatchAs) -> None:
+        self.check_identifier(node, node.name or "")
+        self.generic_visit(node)
+
+    def visit_MatchStar(self, node: ast.MatchStar) -> None:
+        self.check_identifier(node, node.name or "")
+
+    def visit_MatchMapping(self, node: ast.MatchMapping) -> None:
+        self.check_identifier(node, node.rest or "")
+        self.generic_visit(node)
+
+    def visit_TryStar(self, node: ast.AST) -> None:
+        self.add(node, "except_star", "except* (exception groups) is not allowed")
+        self.generic_visit(node)
+
+    def visit_arg(self, node: ast.arg) -> None:
+        self.check_annotation(node.annotation)
+        self.generic_visit(node)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
+        self.check_annotation(node.annotation)
+        self.generic_visit(node)
+
+    def check_annotation(self, annotation: ast.expr | None) -> None:
+        # A string annotation is code that typing.get_type_hints (used by
+        # functools.singledispatch) evaluates later, out of this analysis' sight.
+        if isinstance(annotation, ast.Constant) and isinstance(annotation.value, str):
+            self.add(annotation, "string_annotation", "string annotations are not allowed")
 
     def visit_FunctionDef(self, node: ast.FunctionDef) -> None:
         self.check_definition(node, node.name, node.args)
@@ -287,3 +379,58 @@ def _resolve(module: str, *attributes: str) -> object:
         if value is None:
             return None
     return value
+
+
+def _called_name(func: ast.expr) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def _literal_getter_call(name: str, node: ast.Call) -> bool:
+    """True when a getter call names only literal, public attributes (or literal keys)."""
+    if name == "methodcaller":
+        if not node.args:
+            return False
+        first = node.args[0]
+        return (
+            isinstance(first, ast.Constant)
+            and isinstance(first.value, str)
+            and _public_dotted(first.value)
+            and "." not in first.value
+            and first.value not in _FORMATTING_METHODS
+        )
+    if node.keywords or not node.args:
+        return False
+    for arg in node.args:
+        if not isinstance(arg, ast.Constant):
+            return False
+        if name == "attrgetter" and not (isinstance(arg.value, str) and _public_dotted(arg.value)):
+            return False
+        if name == "itemgetter" and not isinstance(arg.value, str | int):
+            return False
+    return True
+
+
+def _public_dotted(name: str) -> bool:
+    parts = name.split(".")
+    return all(p.isidentifier() and not p.startswith("_") for p in parts) and not any(
+        p in FORBIDDEN_ATTRIBUTES or p in FORBIDDEN_NAMES for p in parts
+    )
+
+
+def _reaches_forbidden_field(text: str) -> bool:
+    """Whether a format string's replacement fields name a forbidden attribute."""
+    if "{" not in text:
+        return False
+    try:
+        fields = [field for _, field, _, _ in _FORMATTER.parse(text) if field]
+    except ValueError:
+        return False
+    for field in fields:
+        parts = re.split(r"[.\[\]]", field)
+        if any(p in FORBIDDEN_ATTRIBUTES or p in FORBIDDEN_NAMES for p in parts):
+            return True
+    return False

@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -115,12 +116,22 @@ def _wait_until_serving(base: str, server: subprocess.Popen, log: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def shop(tmp_path_factory) -> Shop:
+def shop(tmp_path_factory) -> Iterator[Shop]:
+    yield from _serve_shop(tmp_path_factory, "example_project.settings")
+
+
+@pytest.fixture(scope="module")
+def hostile_shop(tmp_path_factory) -> Iterator[Shop]:
+    """The shop whose model writes hostile programs on request (``tests.example.hostile_llm``)."""
+    yield from _serve_shop(tmp_path_factory, "tests.example.hostile_settings")
+
+
+def _serve_shop(tmp_path_factory, settings_module: str) -> Iterator[Shop]:
     workdir = tmp_path_factory.mktemp("shop")
     database = workdir / "shop.sqlite3"
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "example_project.settings",
+        "DJANGO_SETTINGS_MODULE": settings_module,
         "DATABASE_URL": f"sqlite:///{database}",
         "AGENTIC_LLM": "demo",
         "DEBUG": "false",

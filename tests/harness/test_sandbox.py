@@ -163,3 +163,17 @@ async def test_subprocess_sandbox_has_the_same_contract(secret: str) -> None:
 
 def test_sync_execution_for_synchronous_callers(sandbox: ForkServerSandbox) -> None:
     assert sandbox.execute_sync("result = data + 1", 1).result == 2
+
+
+async def test_helpers_that_import_lazily_work_inside_the_chroot(
+    sandbox: ForkServerSandbox,
+) -> None:
+    code = (
+        "from collections import Counter\n"
+        "import datetime\n"
+        "top = Counter('abracadabra').most_common(1)\n"
+        "day = datetime.datetime.strptime('2024-05-01', '%Y-%m-%d').day\n"
+        "size = len('hé'.encode('utf-16'))\n"
+        "result = [top[0][0], day, size]"
+    )
+    assert (await sandbox.execute(code)).result == ["a", 1, 6]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import abc
 import json
 import signal
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
@@ -12,6 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, PositiveInt
 
 from agentic_django.core.exceptions import CodeExecutionError, SandboxViolation
 from agentic_django.harness.static_analysis import DEFAULT_ALLOWED_MODULES
+
+#: Extra bytes allowed on the result pipe beyond twice ``max_output_bytes`` (frames, JSON).
+FRAME_SLACK = 64 * 1024
+#: Share of the CPU limit a killed worker must have used to be judged over it
+#: (the kernel counts in ticks; the limit is rounded up to whole seconds).
+CPU_MEASURE_SLACK = 0.9
 
 
 class SandboxLimits(BaseModel):
@@ -31,16 +38,39 @@ class SandboxLimits(BaseModel):
 
 
 class SandboxIsolation(BaseModel):
-    """How the execution was confined, as reported by the child before the code ran."""
+    """How the execution was confined, as reported by the worker before the code ran.
+
+    Every execution is forked from a runner that never held a request (``pristine``);
+    the rest depends on what the kernel grants: :meth:`missing` names what was not.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
+    pristine: bool = True
+    pid_namespace: bool = False
+    ipc_namespace: bool = False
+    mount_namespace: bool = False
     network_namespace: bool = False
+    uts_namespace: bool = False
     user_namespace: bool = False
+    seccomp: bool = False
     chroot: bool = False
     uid: int = -1
     uid_dropped: bool = False
     capabilities_dropped: bool = False
+
+    def missing(self) -> list[str]:
+        """The protections this execution ran without (empty when fully isolated)."""
+        wanted = ("pid_namespace", "ipc_namespace", "mount_namespace", "network_namespace")
+        gaps = [name for name in (*wanted, "seccomp", "chroot") if not getattr(self, name)]
+        if not (self.uid_dropped or self.capabilities_dropped):
+            gaps.append("privileges_dropped")
+        return gaps
+
+    @property
+    def fully_isolated(self) -> bool:
+        """True when no protection is missing (see :meth:`missing`)."""
+        return not self.missing()
 
 
 class SandboxResult(BaseModel):
@@ -113,6 +143,31 @@ def build_request(code: str, data: Any, limits: SandboxLimits) -> dict[str, Any]
     return {"code": code, "data": encoded, "limits": limits.model_dump(mode="json")}
 
 
+#: Protections a sandbox can be told not to use (``disable=``), by their report names.
+PROTECTIONS: tuple[str, ...] = (
+    "pid_namespace",
+    "ipc_namespace",
+    "mount_namespace",
+    "network_namespace",
+    "uts_namespace",
+    "user_namespace",
+    "seccomp",
+)
+
+
+def check_disable(names: Sequence[str]) -> tuple[str, ...]:
+    """``names`` as a tuple; ValueError for a name that is not one of :data:`PROTECTIONS`."""
+    unknown = sorted(set(names) - set(PROTECTIONS))
+    if unknown:
+        raise ValueError(f"unknown sandbox protections {unknown}; known: {list(PROTECTIONS)}")
+    return tuple(names)
+
+
+def result_budget(limits: SandboxLimits) -> int:
+    """Bytes the parent reads from a worker's result pipe before it stops reading."""
+    return limits.max_output_bytes * 2 + FRAME_SLACK
+
+
 def _violation(message: str, rule: str) -> SandboxViolation:
     return SandboxViolation(message, policy="sandbox", violations=[rule])
 
@@ -130,8 +185,13 @@ def judge(report: dict[str, Any], limits: SandboxLimits, backend: str) -> Sandbo
     if report.get("overflow"):
         raise _violation("Code wrote more than the output limit", "output_size")
     exit_code = int(report.get("exit_code", 0))
-    if exit_code in (-signal.SIGXCPU, -signal.SIGKILL):
+    # Only the CPU time the worker itself used makes a CPU violation: an execution
+    # ended by anything else is never blamed for a limit it did not reach.
+    cpu_used = float(report.get("cpu_ms", 0.0)) >= limits.cpu_seconds * 1000 * CPU_MEASURE_SLACK
+    if exit_code in (-signal.SIGXCPU, -signal.SIGKILL) and cpu_used:
         raise _violation(f"Code exceeded the CPU limit of {limits.cpu_seconds:g}s", "cpu_time")
+    if exit_code < 0:
+        raise _violation(f"Sandboxed process was ended by signal {-exit_code}", "signal")
     if not report.get("frames_valid", False):
         raise _violation("Code tampered with the sandbox result channel", "result_channel")
     if report.get("isolation") is None:
@@ -157,7 +217,7 @@ def judge(report: dict[str, Any], limits: SandboxLimits, backend: str) -> Sandbo
         )
     try:
         value = json.loads(str(outcome["result_json"]))
-    except (KeyError, ValueError) as exc:
+    except (KeyError, ValueError, RecursionError) as exc:
         raise _violation("Code tampered with the sandbox result channel", "result_channel") from exc
     return SandboxResult(
         result=value,

@@ -14,7 +14,9 @@ from agentic_django.harness.sandbox.base import (
     SandboxLimits,
     SandboxResult,
     build_request,
+    check_disable,
     judge,
+    result_budget,
 )
 from agentic_django.harness.sandbox.channel import RunnerProcess, RunnerUnavailable
 from agentic_django.harness.static_analysis import DEFAULT_ALLOWED_MODULES
@@ -31,6 +33,10 @@ class ForkServerSandbox(Sandbox):
     servers serve that many executions at once; a dead or unresponsive server is
     replaced. Servers start on first use (or with :meth:`start`); call
     :meth:`close` (or use the sandbox as a context manager) to stop them.
+    ``disable`` names protections not to use (see :data:`PROTECTIONS`): an explicit
+    degraded mode, reported on every execution and by the deploy checks. ``run_as``
+    (a uid) makes servers started by root serve unprivileged, as a non-root
+    deployment would.
     """
 
     backend = "forkserver"
@@ -41,12 +47,16 @@ class ForkServerSandbox(Sandbox):
         pool_size: int = 2,
         limits: SandboxLimits | None = None,
         preload_modules: Sequence[str] = DEFAULT_ALLOWED_MODULES,
+        disable: Sequence[str] = (),
+        run_as: int | None = None,
     ) -> None:
         super().__init__(limits)
         if pool_size < 1:
             raise ValueError("pool_size must be at least 1")
         self.pool_size = pool_size
         self.preload_modules = tuple(preload_modules)
+        self.disable = check_disable(disable)
+        self.run_as = run_as
         self._idle: queue.SimpleQueue[RunnerProcess] = queue.SimpleQueue()
         self._servers: list[RunnerProcess] = []
         self._lock = threading.Lock()
@@ -65,7 +75,9 @@ class ForkServerSandbox(Sandbox):
             if self._servers:
                 return
             for _ in range(self.pool_size):
-                server = RunnerProcess(preload=self.preload_modules)
+                server = RunnerProcess(
+                    preload=self.preload_modules, disable=self.disable, run_as=self.run_as
+                )
                 server.start()
                 self._servers.append(server)
                 self._idle.put(server)
@@ -102,7 +114,9 @@ class ForkServerSandbox(Sandbox):
             if not server.alive:
                 server.kill()
                 server.start()
-            return server.exchange(request, limits.wall_seconds + REPORT_GRACE_SECONDS)
+            return server.exchange(
+                request, limits.wall_seconds + REPORT_GRACE_SECONDS, result_budget(limits)
+            )
         except RunnerUnavailable as exc:
             server.kill()
             raise SandboxViolation(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from agentic_django.core.exceptions import SandboxViolation
@@ -11,7 +12,9 @@ from agentic_django.harness.sandbox.base import (
     SandboxLimits,
     SandboxResult,
     build_request,
+    check_disable,
     judge,
+    result_budget,
 )
 from agentic_django.harness.sandbox.channel import RunnerProcess, RunnerUnavailable
 from agentic_django.harness.sandbox.forkserver import REPORT_GRACE_SECONDS
@@ -27,6 +30,17 @@ class SubprocessSandbox(Sandbox):
 
     backend = "subprocess"
 
+    def __init__(
+        self,
+        limits: SandboxLimits | None = None,
+        *,
+        disable: Sequence[str] = (),
+        run_as: int | None = None,
+    ) -> None:
+        super().__init__(limits)
+        self.disable = check_disable(disable)
+        self.run_as = run_as
+
     async def execute(
         self, code: str, data: Any = None, limits: SandboxLimits | None = None
     ) -> SandboxResult:
@@ -36,10 +50,12 @@ class SubprocessSandbox(Sandbox):
         return judge(report, effective, self.backend)
 
     def _run(self, request: dict[str, Any], limits: SandboxLimits) -> dict[str, Any]:
-        process = RunnerProcess(once=True)
+        process = RunnerProcess(once=True, disable=self.disable, run_as=self.run_as)
         try:
             process.start()
-            return process.exchange(request, limits.wall_seconds + REPORT_GRACE_SECONDS)
+            return process.exchange(
+                request, limits.wall_seconds + REPORT_GRACE_SECONDS, result_budget(limits)
+            )
         except RunnerUnavailable as exc:
             raise SandboxViolation(
                 f"Sandbox process stopped answering: {exc}", policy="sandbox", violations=["server"]
