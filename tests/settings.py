@@ -1,6 +1,8 @@
 """Minimal settings for the test suite. ``DATABASE_URL`` switches to PostgreSQL."""
 
+import os
 import sys
+import tempfile
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -52,6 +54,20 @@ TEMPLATES = [
 ]
 
 DATABASES = {"default": env.db("DATABASE_URL", default="sqlite://:memory:")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A file in memory-backed storage, not SQLite's shared-cache in-memory database: there a
+    # reader's table lock makes a concurrent writer fail at once ("database table is locked")
+    # instead of waiting its busy timeout, which made streaming tests flaky on a loaded machine.
+    # WAL lets readers and the writer proceed together, as in a project's file database.
+    _shm = Path("/dev/shm")
+    _dir = _shm if _shm.is_dir() else Path(tempfile.gettempdir())
+    _test_database = _dir / f"agentic-django-tests-{os.getpid()}.sqlite3"
+    DATABASES["default"]["TEST"] = {"NAME": str(_test_database)}
+    DATABASES["default"]["OPTIONS"] = {
+        "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=OFF;",
+    }
 STATIC_URL = "/static/"
 
 REST_FRAMEWORK = {
