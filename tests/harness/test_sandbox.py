@@ -84,8 +84,11 @@ async def test_memory_bomb_is_a_sandbox_violation(sandbox: ForkServerSandbox) ->
 
 
 async def test_infinite_loop_is_stopped_by_the_cpu_limit(sandbox: ForkServerSandbox) -> None:
+    # A wall-clock limit far above the CPU limit: on a loaded machine one CPU-second can
+    # take several seconds of wall time, and the CPU limit is what this test is about.
+    limits = SandboxLimits(cpu_seconds=1, wall_seconds=60)
     with pytest.raises(SandboxViolation) as info:
-        await sandbox.execute("while True:\n    pass")
+        await sandbox.execute("while True:\n    pass", limits=limits)
     assert info.value.violations == ["cpu_time"]
 
 
