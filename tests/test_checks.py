@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core import checks
 from django.test import override_settings
 
 from agentic_django import checks as agentic_checks
 from agentic_django.registry import AgentEndpointDef, agents
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ids(messages):
@@ -363,3 +370,34 @@ def test_database_checks_wait_for_the_tables(monkeypatch, django_assert_num_quer
 def test_the_test_project_passes_the_database_checks_without_errors():
     messages = checks.run_checks(databases=["default"])
     assert [m for m in messages if m.level >= checks.ERROR] == []
+
+
+@pytest.mark.urls("tests.urls_without_agents")
+def test_a_project_without_the_agent_urls_is_told():
+    assert ids(agentic_checks.check_urls_included()) == ["agentic_django.W009"]
+
+
+def test_the_agent_urls_included_pass():
+    assert agentic_checks.check_urls_included() == []
+
+
+def test_a_project_without_rest_framework_fails_check(tmp_path):
+    # A real project's `manage.py check`: passing it used to end in a 500 in the browser.
+    (tmp_path / "no_drf_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n"
+        "INSTALLED_APPS = [a for a in INSTALLED_APPS if not a.startswith('rest_framework')]\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": "no_drf_settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "agentic_django.E012" in result.stderr and "'rest_framework'" in result.stderr

@@ -38,6 +38,7 @@ from .ids import (
     E009_SHARED_CODE_CACHE,
     E010_BAD_POLICIES,
     E011_UNKNOWN_APPROVER_PERMISSION,
+    E012_REST_FRAMEWORK_MISSING,
     W001_NO_ENDPOINTS,
     W002_UNPRICED_MODEL,
     W003_MOCK_LLM,
@@ -46,7 +47,9 @@ from .ids import (
     W006_NO_BROKER,
     W007_UNKNOWN_APPROVER,
     W008_UNKNOWN_AGENT_LLM_ALIAS,
+    W009_URLS_NOT_INCLUDED,
 )
+from .project import check_rest_framework, check_urls_included
 
 __all__ = [
     "E001_UNKNOWN_SETTING",
@@ -60,6 +63,7 @@ __all__ = [
     "E009_SHARED_CODE_CACHE",
     "E010_BAD_POLICIES",
     "E011_UNKNOWN_APPROVER_PERMISSION",
+    "E012_REST_FRAMEWORK_MISSING",
     "W001_NO_ENDPOINTS",
     "W002_UNPRICED_MODEL",
     "W003_MOCK_LLM",
@@ -68,6 +72,7 @@ __all__ = [
     "W006_NO_BROKER",
     "W007_UNKNOWN_APPROVER",
     "W008_UNKNOWN_AGENT_LLM_ALIAS",
+    "W009_URLS_NOT_INCLUDED",
     "check_agent_llm_aliases",
     "check_approver_permissions",
     "check_approvers_exist",
@@ -77,8 +82,10 @@ __all__ = [
     "check_harness",
     "check_llm_backends",
     "check_mock_llm",
+    "check_rest_framework",
     "check_sandbox_network",
     "check_settings",
+    "check_urls_included",
     "declared_permissions",
     "runner_isolates_network",
 ]

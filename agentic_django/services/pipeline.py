@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpResponseBase
-from django.urls import reverse
 from pydantic import BaseModel, ValidationError
 
 from ..conf import agentic_settings
@@ -415,7 +414,6 @@ def _error_response(exc: BaseException, message: str) -> AgentResponse:
     approval = None
     if isinstance(exc, ApprovalPending):
         approval = exc.pending.describe()
-        approval["url"] = reverse("agentic_django:approval-detail", args=[exc.pending.request_id])
     elif isinstance(exc, ApprovalRequired):
         approval = {"id": exc.request_id, "approvers": exc.approvers}
     return AgentResponse(
