@@ -192,6 +192,7 @@ def test_deploy_checks_run_only_with_deploy():
         agentic_checks.check_mock_llm,
         agentic_checks.check_sandbox_network,
         agentic_checks.check_channel_layer,
+        agentic_checks.check_llm_backends_usable,
     }
     registered = checks.registry.registry.get_checks(include_deployment_checks=False)
     assert deploy_only.isdisjoint(registered)
@@ -401,3 +402,21 @@ def test_a_project_without_rest_framework_fails_check(tmp_path):
     )
     assert result.returncode != 0
     assert "agentic_django.E012" in result.stderr and "'rest_framework'" in result.stderr
+
+
+@override_settings(
+    AGENTIC_DJANGO={
+        "LLM_BACKENDS": {
+            "keyless": {"BACKEND": "agentic_django.llm.AnthropicBackend"},
+            "no_sdk": {"BACKEND": "agentic_django.llm.OpenAIBackend", "OPTIONS": {"api_key": "k"}},
+            "fine": {"BACKEND": "agentic_django.llm.MockBackend"},
+        }
+    }
+)
+def test_a_provider_backend_without_its_key_or_sdk_is_reported_before_deploying(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if the extra were not installed
+    messages = agentic_checks.check_llm_backends_usable()
+    assert ids(messages) == [agentic_checks.W010_LLM_BACKEND_UNUSABLE] * 2
+    assert "'keyless'" in messages[0].msg and "ANTHROPIC_API_KEY" in messages[0].msg
+    assert "'no_sdk'" in messages[1].msg and "pip install" in messages[1].msg

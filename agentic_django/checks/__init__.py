@@ -22,6 +22,7 @@ from .configuration import (
 from .database import check_agent_llm_aliases, check_approvers_exist
 from .deploy import (
     check_channel_layer,
+    check_llm_backends_usable,
     check_mock_llm,
     check_sandbox_network,
     runner_isolates_network,
@@ -48,6 +49,7 @@ from .ids import (
     W007_UNKNOWN_APPROVER,
     W008_UNKNOWN_AGENT_LLM_ALIAS,
     W009_URLS_NOT_INCLUDED,
+    W010_LLM_BACKEND_UNUSABLE,
 )
 from .project import check_rest_framework, check_urls_included
 
@@ -73,6 +75,7 @@ __all__ = [
     "W007_UNKNOWN_APPROVER",
     "W008_UNKNOWN_AGENT_LLM_ALIAS",
     "W009_URLS_NOT_INCLUDED",
+    "W010_LLM_BACKEND_UNUSABLE",
     "check_agent_llm_aliases",
     "check_approver_permissions",
     "check_approvers_exist",
@@ -81,6 +84,7 @@ __all__ = [
     "check_endpoints",
     "check_harness",
     "check_llm_backends",
+    "check_llm_backends_usable",
     "check_mock_llm",
     "check_rest_framework",
     "check_sandbox_network",

@@ -11,6 +11,7 @@ from .ids import (
     W003_MOCK_LLM,
     W004_SANDBOX_NETWORK,
     W005_PROCESS_LOCAL_CHANNEL_LAYER,
+    W010_LLM_BACKEND_UNUSABLE,
 )
 
 
@@ -38,6 +39,39 @@ def check_mock_llm(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     hint="Configure a provider backend (AnthropicBackend, OpenAIBackend, "
                     "GeminiBackend) for production.",
                     id=W003_MOCK_LLM,
+                )
+            )
+    return messages
+
+
+@checks.register(checks.Tags.compatibility, deploy=True)
+def check_llm_backends_usable(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Build every configured LLM backend once, as the first request would.
+
+    A provider backend without its SDK extra or its API key passes the ordinary
+    checks and fails on the first request; here it is found before deploying.
+    Building one creates the SDK's client object but sends nothing.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    from ..core.exceptions import LLMConfigurationError
+    from ..services.llm import build_backend
+
+    messages: list[checks.CheckMessage] = []
+    backends = agentic_settings.user_settings.get("LLM_BACKENDS", {})
+    for alias in backends if isinstance(backends, dict) else ():
+        try:
+            build_backend(alias)
+        except ImproperlyConfigured:
+            continue  # reported by E007
+        except LLMConfigurationError as exc:
+            messages.append(
+                checks.Warning(
+                    f"LLM backend {alias!r} cannot be built: {exc}",
+                    hint="Install the provider's extra and set its API key where the web "
+                    "and worker processes run; until then its requests answer 500 "
+                    "'LLM provider unavailable'.",
+                    id=W010_LLM_BACKEND_UNUSABLE,
                 )
             )
     return messages

@@ -27,6 +27,7 @@ from ..core.exceptions import (
     AgenticError,
     ApprovalRequired,
     BudgetExceeded,
+    LLMConfigurationError,
     PolicyViolation,
     ResponseValidationError,
     http_status_for,
@@ -56,6 +57,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("agentic_django.pipeline")
 
 GENERIC_ERROR = "Internal server error"
+#: What a client hears when an LLM backend cannot be used (the detail goes to the log).
+PROVIDER_UNAVAILABLE = "LLM provider unavailable"
 
 
 @dataclass
@@ -368,6 +371,16 @@ def failure_response(exc: BaseException, record: TraceRecord) -> AgentResponse:
     """The response for an exception that stopped a request (logged when unexpected)."""
     if isinstance(exc, ApprovalPending):
         record.pending_approval = exc.pending
+    if isinstance(exc, LLMConfigurationError):
+        # How to fix it (a missing SDK extra or API key) is for operators, not clients:
+        # logged, and kept on the trace's error.
+        logger.error(
+            "Agent endpoint %r: LLM backend unusable (trace %s): %s",
+            record.endpoint_name,
+            record.trace_id,
+            exc,
+        )
+        return _error_response(exc, PROVIDER_UNAVAILABLE)
     if isinstance(exc, AgenticError):
         return _error_response(exc, str(exc) or exc.code)
     logger.exception(

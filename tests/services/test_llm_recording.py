@@ -223,3 +223,22 @@ def test_the_llm_option_must_be_an_alias():
 
     with isolated_agents() as site, pytest.raises(ImproperlyConfigured, match="alias"):
         site.agent_endpoint("x", llm=MockBackend())(lambda intent, context: None)
+
+
+@override_settings(
+    AGENTIC_DJANGO={"LLM_BACKENDS": {"reports": {"BACKEND": "agentic_django.llm.AnthropicBackend"}}}
+)
+def test_a_backend_without_its_key_tells_the_client_only_that_the_provider_is_unavailable(
+    client, monkeypatch, caplog
+):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    response = post(client, "reports", {"intent": "quarterly totals"})
+    assert response.status_code == 500  # a server configuration error
+    body = response.json()
+    # Nothing about packages, keys or environment variables for an API client...
+    assert body["error"] == "LLM provider unavailable"
+    assert "ANTHROPIC_API_KEY" not in json.dumps(body)
+    # ...which the operator finds in the log and on the trace.
+    trace = ExecutionTrace.objects.get()
+    assert "ANTHROPIC_API_KEY" in trace.error
+    assert "ANTHROPIC_API_KEY" in caplog.text
