@@ -193,6 +193,7 @@ def test_deploy_checks_run_only_with_deploy():
         agentic_checks.check_sandbox_network,
         agentic_checks.check_channel_layer,
         agentic_checks.check_llm_backends_usable,
+        agentic_checks.check_public_llm_endpoints,
     }
     registered = checks.registry.registry.get_checks(include_deployment_checks=False)
     assert deploy_only.isdisjoint(registered)
@@ -420,3 +421,30 @@ def test_a_provider_backend_without_its_key_or_sdk_is_reported_before_deploying(
     assert ids(messages) == [agentic_checks.W010_LLM_BACKEND_UNUSABLE] * 2
     assert "'keyless'" in messages[0].msg and "ANTHROPIC_API_KEY" in messages[0].msg
     assert "'no_sdk'" in messages[1].msg and "pip install" in messages[1].msg
+
+
+def test_public_llm_endpoints_without_a_throttle_are_reported_for_production():
+    from rest_framework.permissions import AllowAny
+    from rest_framework.throttling import AnonRateThrottle
+
+    from agentic_django.testing import isolated_agents
+
+    with isolated_agents() as site:
+        for name in list(site.endpoints):
+            site.unregister(name)
+
+        async def handler(intent, context):
+            return None
+
+        site.agent_endpoint("open_codegen", codegen=True, permission_classes=[AllowAny])(handler)
+        site.agent_endpoint(
+            "throttled",
+            codegen=True,
+            permission_classes=[AllowAny],
+            throttle_classes=[AnonRateThrottle],
+        )(handler)
+        site.agent_endpoint("logged_in_only", codegen=True)(handler)
+        site.agent_endpoint("open_no_llm", permission_classes=[AllowAny])(handler)
+        messages = agentic_checks.check_public_llm_endpoints()
+    assert ids(messages) == [agentic_checks.W011_PUBLIC_LLM_ENDPOINT_UNTHROTTLED]
+    assert "'open_codegen'" in messages[0].msg

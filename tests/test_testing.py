@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import TestCase
 
 from agentic_django import Depends, agents
@@ -29,7 +30,8 @@ def test_isolated_agents_rolls_back_registrations():
 
 
 @pytest.mark.django_db
-def test_override_dependency_swaps_a_dependency_for_the_block(client):
+def test_override_dependency_swaps_a_dependency_for_the_block(client, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
     with isolated_agents() as site:
 
         @site.agent_endpoint("shop_name")
@@ -68,6 +70,8 @@ class MixinTests(AgenticTestMixin, TestCase):
     """The mixin as a `manage.py test` user writes it (pytest runs it like Django would)."""
 
     def test_a_mock_llm_and_a_private_registry(self):
+        self.client.force_login(get_user_model().objects.create_user("caller"))
+
         @agents.agent_endpoint("mixin_summary", llm="default")
         async def summary(intent, context, llm: LLMBackend):
             prompt = LLMPrompt(system="Summarise.", messages=[LLMMessage("user", intent.raw)])

@@ -24,6 +24,7 @@ from .deploy import (
     check_channel_layer,
     check_llm_backends_usable,
     check_mock_llm,
+    check_public_llm_endpoints,
     check_sandbox_network,
     runner_isolates_network,
 )
@@ -50,6 +51,7 @@ from .ids import (
     W008_UNKNOWN_AGENT_LLM_ALIAS,
     W009_URLS_NOT_INCLUDED,
     W010_LLM_BACKEND_UNUSABLE,
+    W011_PUBLIC_LLM_ENDPOINT_UNTHROTTLED,
 )
 from .project import check_rest_framework, check_urls_included
 
@@ -76,6 +78,7 @@ __all__ = [
     "W008_UNKNOWN_AGENT_LLM_ALIAS",
     "W009_URLS_NOT_INCLUDED",
     "W010_LLM_BACKEND_UNUSABLE",
+    "W011_PUBLIC_LLM_ENDPOINT_UNTHROTTLED",
     "check_agent_llm_aliases",
     "check_approver_permissions",
     "check_approvers_exist",
@@ -86,6 +89,7 @@ __all__ = [
     "check_llm_backends",
     "check_llm_backends_usable",
     "check_mock_llm",
+    "check_public_llm_endpoints",
     "check_rest_framework",
     "check_sandbox_network",
     "check_settings",

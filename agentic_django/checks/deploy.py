@@ -12,6 +12,7 @@ from .ids import (
     W004_SANDBOX_NETWORK,
     W005_PROCESS_LOCAL_CHANNEL_LAYER,
     W010_LLM_BACKEND_UNUSABLE,
+    W011_PUBLIC_LLM_ENDPOINT_UNTHROTTLED,
 )
 
 
@@ -72,6 +73,47 @@ def check_llm_backends_usable(app_configs: Any = None, **kwargs: Any) -> list[ch
                     "and worker processes run; until then its requests answer 500 "
                     "'LLM provider unavailable'.",
                     id=W010_LLM_BACKEND_UNUSABLE,
+                )
+            )
+    return messages
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_public_llm_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Anyone may call an LLM-backed endpoint without a login or a throttle: a bill.
+
+    An endpoint reaches an LLM when it generates code, runs tools, injects an
+    ``LLMBackend``, or when intents are parsed by one (``INTENT_PARSER_LLM``).
+    "Public" means a permission class list that is empty or holds ``AllowAny``.
+    """
+    from rest_framework.permissions import AllowAny
+
+    from ..api.policies import policy_classes
+    from ..registry import agents
+
+    parser_llm = agentic_settings.INTENT_PARSER_LLM is not None
+    messages: list[checks.CheckMessage] = []
+    for endpoint in agents:
+        plan = endpoint.injection_plan
+        uses_llm = (
+            parser_llm
+            or endpoint.engine in ("codegen", "loop")
+            or (plan is not None and "llm" in plan.uses)
+        )
+        if not uses_llm:
+            continue
+        permissions = policy_classes("permission", endpoint.permission_classes)
+        public = not permissions or any(
+            isinstance(cls, type) and issubclass(cls, AllowAny) for cls in permissions
+        )
+        if public and not policy_classes("throttle", endpoint.throttle_classes):
+            messages.append(
+                checks.Warning(
+                    f"Endpoint {endpoint.name!r} calls an LLM, answers anonymous callers and "
+                    "has no throttle: anyone can run up its provider bill.",
+                    hint="Require a login (remove AllowAny), or add throttle_classes (e.g. "
+                    "AnonRateThrottle) and a budget (BudgetPolicy).",
+                    id=W011_PUBLIC_LLM_ENDPOINT_UNTHROTTLED,
                 )
             )
     return messages

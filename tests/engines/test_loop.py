@@ -6,6 +6,7 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync
+from rest_framework.permissions import AllowAny
 
 from agentic_django.harness import DataPolicy, PIIPolicy
 from agentic_django.llm import LLMBackend, MockBackend, ToolCall
@@ -437,8 +438,9 @@ def test_a_tool_sees_the_requesting_user(site, post, mock_llm, user, client):
     assert mock_llm.prompts[0].tools[0]["parameters"].get("properties", {}) == {}
 
 
-def test_an_anonymous_caller_reaches_tools_as_anonymous(site, post, mock_llm):
-    register(site, tools=[whoami])
+def test_an_anonymous_caller_reaches_tools_as_anonymous(site, post, mock_llm, client):
+    client.logout()
+    register(site, tools=[whoami], permission_classes=[AllowAny])  # public by explicit choice
     mock_llm.add_tool_call_response(call("c1", "whoami"))
     mock_llm.add_response("You are anonymous.")
     post("support", {"intent": "who am I?"})
