@@ -426,13 +426,14 @@ def _error_response(exc: BaseException, message: str) -> AgentResponse:
     status = _status_for_error(exc)
     approval = None
     if isinstance(exc, ApprovalPending):
-        approval = exc.pending.describe()
+        approval = {**exc.pending.describe(), "summary": message}
     elif isinstance(exc, ApprovalRequired):
-        approval = {"id": exc.request_id, "approvers": exc.approvers}
+        approval = {"id": exc.request_id, "approvers": exc.approvers, "summary": message}
     return AgentResponse(
         result=None,
         status="error" if status == TraceStatus.ERROR else str(status),
-        error=message,
+        # A pause is not an error: what waits for approval is described in its own field.
+        error=None if approval is not None else message,
         approval_request=approval,
         details=_error_details(exc),
     )
