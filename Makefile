@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The demo needs only the app and what the example uses, not the test toolchain.
+DEMO_STAMP := $(VENV)/.demo-stamp
 PURE_LAYERS := $(wildcard agentic_django/core agentic_django/llm agentic_django/harness agentic_django/runtime agentic_django/streaming)
 
 .PHONY: install demo test lint unit integration bench clean
@@ -13,9 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 
+$(DEMO_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e ".[demo]"
+	touch $(DEMO_STAMP)
+
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/demo.sh
 
 lint: $(STAMP)

@@ -13,6 +13,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
@@ -30,6 +31,32 @@ from .services.llm import llm_backends
 
 #: Changes listed on an agent's page (the full history is the AgentChange changelist).
 RECENT_CHANGES = 20
+
+#: Override fields whose blank value means "whatever the code declares".
+_AS_IN_CODE = frozenset(Agent.SETTINGS_FIELDS) - {"enabled", "notes"}
+
+
+def describe_value(name: str, value: Any) -> str:
+    """An audited value as an operator reads it: "on", "as in code", "write, delete"."""
+    if name == "enabled":
+        return str(_("on") if value else _("off"))
+    if value in (None, "", []):
+        return str(_("as in code") if name in _AS_IN_CODE else _("(empty)"))
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def describe_changes(changes: dict[str, Any]) -> str:
+    """One line per audit entry: ``autonomy override: as in code → manual; …``."""
+    parts = []
+    for name, (old, new) in changes.items():
+        try:
+            label = str(Agent._meta.get_field(name).verbose_name)
+        except FieldDoesNotExist:  # a field since removed from the model: keep its name
+            label = name
+        parts.append(f"{label}: {describe_value(name, old)} → {describe_value(name, new)}")
+    return "; ".join(parts)
 
 
 class DomainListField(forms.CharField):
@@ -227,9 +254,7 @@ class AgentAdmin(admin.ModelAdmin):
                 change.changed_at.strftime("%Y-%m-%d %H:%M:%S"),
                 change.changed_by or "—",
                 change.via,
-                "; ".join(
-                    f"{name}: {old!r} → {new!r}" for name, (old, new) in change.changes.items()
-                ),
+                describe_changes(change.changes),
             )
             for change in changes
         ]
@@ -328,7 +353,7 @@ class AgentChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_fields = ("agent__name", "changed_by__username")
     list_select_related = ("agent", "changed_by")
     date_hierarchy = "changed_at"
-    fields = ("agent", "changed_at", "changed_by", "via", "changes")
+    fields = ("agent", "changed_at", "changed_by", "via", "summary")
     readonly_fields = fields
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -336,4 +361,4 @@ class AgentChangeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("what changed"))
     def summary(self, obj: AgentChange) -> str:
-        return "; ".join(f"{name}: {old!r} → {new!r}" for name, (old, new) in obj.changes.items())
+        return describe_changes(obj.changes)

@@ -35,6 +35,7 @@ from django.utils.translation import gettext as _t
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from .admin_readonly import RetainedAdminMixin
 from .core.exceptions import ApprovalStateError
 from .core.exceptions import PermissionDenied as ApprovalPermissionDenied
 from .models import ApprovalDecision, ApprovalKind, ApprovalRequest, ApprovalStatus
@@ -59,18 +60,49 @@ def _json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str, ensure_ascii=False)
 
 
+#: A value longer than this many lines of JSON is folded (the reviewer opens it on demand).
+FOLD_LINES = 12
+#: A table with more rows than this is folded as a whole, its size in the summary.
+FOLD_ROWS = 15
+
+
+def _value(item: Any) -> SafeString:
+    """One value as JSON, folded into a ``<details>`` when it is long."""
+    text = _json(item)
+    lines = text.count("\n") + 1
+    if lines <= FOLD_LINES:
+        return format_html("<pre>{}</pre>", text)
+    size = len(item) if isinstance(item, list | dict) else lines
+    label = (
+        ngettext("%(count)d item", "%(count)d items", size) % {"count": size}
+        if isinstance(item, list | dict)
+        else ngettext("%(count)d line", "%(count)d lines", size) % {"count": size}
+    )
+    return format_html(
+        '<details class="approval-fold"><summary>{}</summary><pre>{}</pre></details>', label, text
+    )
+
+
 def json_table(value: Any) -> SafeString:
-    """A mapping as a two-column table (key → JSON value); anything else as JSON."""
+    """A mapping as a two-column table (key → JSON value); anything else as JSON.
+
+    Long values are folded, and so is a table of many rows, so that one large
+    piece of state does not push the decision off the page.
+    """
     if not isinstance(value, dict):
-        return format_html("<pre>{}</pre>", _json(value))
+        return _value(value)
     if not value:
         return format_html("<p>{}</p>", _t("(empty)"))
     rows = format_html_join(
-        "",
-        "<tr><th>{}</th><td><pre>{}</pre></td></tr>",
-        ((key, _json(item)) for key, item in value.items()),
+        "", "<tr><th>{}</th><td>{}</td></tr>", ((key, _value(item)) for key, item in value.items())
     )
-    return format_html('<table class="approval-table"><tbody>{}</tbody></table>', rows)
+    table = format_html('<table class="approval-table"><tbody>{}</tbody></table>', rows)
+    if len(value) <= FOLD_ROWS:
+        return table
+    summary = ngettext("%(count)d entry", "%(count)d entries", len(value)) % {"count": len(value)}
+    return format_html(
+        '<details class="approval-fold"><summary>{}</summary>{}</details>', summary, table
+    )
 
 
 def _heading(text: str) -> SafeString:
@@ -221,18 +253,22 @@ class ApprovalDecisionInline(admin.TabularInline):
 
 
 @admin.register(ApprovalRequest)
-class ApprovalRequestAdmin(admin.ModelAdmin):
-    """Pending agent actions first; review the stored action, then approve or reject it."""
+class ApprovalRequestAdmin(RetainedAdminMixin, admin.ModelAdmin):
+    """Pending agent actions first; review the stored action, then approve or reject it.
+
+    Only superusers delete requests, and only closed ones: a pending, approved or
+    executing request is an action someone is waiting for.
+    """
 
     change_form_template = "admin/agentic_django/approvalrequest/change_form.html"
+    # Narrow columns, so that status, requester and decider stay in view at 1280 px
+    # beside the navigation and the filters (time left rides under a pending status).
     list_display = (
         "summary_short",
-        "kind",
-        "endpoint_name",
-        "status_badge",
+        "agent",
+        "status_and_time_left",
         "requested_by",
         "age",
-        "time_left",
         "decided_by",
     )
     list_filter = ("status", "endpoint_name", "kind")
@@ -316,6 +352,12 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
     def summary_short(self, obj: ApprovalRequest) -> str:
         return Truncator(obj.summary or str(obj)).chars(80)
 
+    @admin.display(description=_("agent"), ordering="endpoint_name")
+    def agent(self, obj: ApprovalRequest) -> str:
+        return format_html(
+            '{}<br><small class="quiet">{}</small>', obj.endpoint_name, obj.get_kind_display()
+        )
+
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: ApprovalRequest) -> str:
         if obj.status == ApprovalStatus.PENDING and not obj.is_expired:
@@ -325,9 +367,17 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
             )
         return obj.get_status_display()
 
+    @admin.display(description=_("status"), ordering="status")
+    def status_and_time_left(self, obj: ApprovalRequest) -> str:
+        badge = self.status_badge(obj)
+        if obj.status != ApprovalStatus.PENDING or obj.is_expired:
+            return badge
+        left = _t("%(time)s left") % {"time": timeuntil(obj.expires_at, depth=1)}
+        return format_html('{}<br><small class="quiet">{}</small>', badge, left)
+
     @admin.display(description=_("age"), ordering="-created_at")
     def age(self, obj: ApprovalRequest) -> str:
-        return _t("%(time)s ago") % {"time": timesince(obj.created_at)}
+        return _t("%(time)s ago") % {"time": timesince(obj.created_at, depth=1)}
 
     @admin.display(description=_("time left"), ordering="expires_at")
     def time_left(self, obj: ApprovalRequest) -> str:
@@ -417,6 +467,10 @@ class ApprovalRequestAdmin(admin.ModelAdmin):
             context["decide_url"] = reverse(
                 f"{self.admin_site.name}:agentic_django_approvalrequest_decide", args=[obj.pk]
             )
+            context["already_decided"] = obj.decisions.filter(user_id=request.user.pk).first()
+        elif obj is not None and obj.status == ApprovalStatus.PENDING and not obj.is_expired:
+            # A pending request the viewer cannot decide: say why instead of no buttons.
+            context["cannot_decide_reason"] = _why_not(request.user, obj)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_urls(self) -> list[Any]:

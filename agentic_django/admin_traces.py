@@ -1,9 +1,9 @@
 """Admin for execution traces and LLM calls: the trace inspector and the CSV export.
 
-Both are audit data written by the pipeline, so both are read-only here (traces may
-be deleted with the delete permission). A trace's page shows everything the
-request did, gathered by ``services.trace_inspector``; the changelist's filters
-also drive the CSV export (``services.trace_export``), streamed row by row.
+Both are audit data written by the pipeline, so both are read-only here; only a
+superuser deletes them, and only once the retention rules release them. A trace's
+page shows everything the request did, gathered by ``services.trace_inspector``;
+the changelist's filters also drive the CSV export (``services.trace_export``), streamed row by row.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.handlers.asgi import ASGIRequest
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import redirect
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
@@ -24,7 +26,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .admin_readonly import ReadOnlyAdminMixin
+from .admin_readonly import ReadOnlyAdminMixin, RetainedAdminMixin
 from .models import ExecutionTrace, LLMCall
 from .services import trace_export, trace_inspector
 
@@ -84,21 +86,22 @@ class UsernameFilter(admin.SimpleListFilter):
 
 
 @admin.register(ExecutionTrace)
-class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """The trace inspector; view with ``view_executiontrace``, delete with the delete permission."""
+class ExecutionTraceAdmin(RetainedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The trace inspector; view with ``view_executiontrace``; see ``RetainedAdminMixin``."""
 
     change_form_template = "admin/agentic_django/executiontrace/change_form.html"
     change_list_template = "admin/agentic_django/executiontrace/change_list.html"
+    # Few, narrow columns: at 1280 px beside the navigation and the filters, status,
+    # user, duration and cost must stay in view (the intent's action and domain ride
+    # along under its text; the CSV export has every column).
     list_display = (
-        "created_at",
-        "endpoint_name",
+        "when",
+        "agent",
         "status",
         "user",
         "intent_short",
-        "intent_action",
-        "intent_domain",
-        "duration_ms",
-        "cost_usd",
+        "duration",
+        "cost",
     )
     list_filter = (
         "status",
@@ -122,11 +125,55 @@ class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
     readonly_fields = fields
 
+    @admin.display(description=_("when"), ordering="created_at")
+    def when(self, obj: ExecutionTrace) -> str:
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M")
+
+    @admin.display(description=_("agent"), ordering="endpoint_name")
+    def agent(self, obj: ExecutionTrace) -> str:
+        return obj.endpoint_name
+
     @admin.display(description=_("intent"), ordering="intent_raw")
     def intent_short(self, obj: ExecutionTrace) -> str:
-        return Truncator(obj.intent_raw).chars(80)
+        text = Truncator(obj.intent_raw).chars(60)
+        parsed = ".".join(part for part in (obj.intent_domain, obj.intent_action) if part)
+        if not parsed:
+            return text
+        return format_html('{}<br><small class="quiet">{}</small>', text, parsed)
+
+    @admin.display(description=_("duration"), ordering="duration_ms")
+    def duration(self, obj: ExecutionTrace) -> str:
+        return f"{obj.duration_ms:,.0f} ms"
+
+    @admin.display(description=_("cost"), ordering="cost_usd")
+    def cost(self, obj: ExecutionTrace) -> str:
+        return f"${obj.cost_usd:.4f}"
 
     # --- the trace page ---
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        # The API answers with the public ``trace_id``: a URL built from it leads to the page.
+        if not object_id.isdigit() and self.has_view_permission(request):
+            pk = (
+                ExecutionTrace.objects.filter(trace_id=unquote(object_id))
+                .values_list("pk", flat=True)
+                .first()
+            )
+            if pk is not None:
+                opts = self.opts
+                return redirect(
+                    reverse(
+                        f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                        args=[pk],
+                    )
+                )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def render_change_form(
         self,
@@ -175,7 +222,7 @@ class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class LLMCallAdmin(RetainedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     """Every call to an LLM provider, read-only: what it cost and how long it took."""
 
     list_display = (
@@ -220,10 +267,6 @@ class LLMCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "error",
     )
     readonly_fields = fields
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # Budgets and the usage dashboard count these rows: they go with their trace.
-        return False
 
     @admin.display(description=_("trace"), ordering="trace")
     def trace_link(self, obj: LLMCall) -> str:

@@ -88,7 +88,9 @@ DEFAULTS: dict[str, Any] = {
     "PIPELINE_DB_THREADS": 0,
     # DRF policy classes for agent views; None falls back to REST_FRAMEWORK's defaults.
     "DEFAULT_AUTHENTICATION_CLASSES": None,
-    "DEFAULT_PERMISSION_CLASSES": None,
+    # Not DRF's AllowAny: agents spend money and read data, so a caller must be
+    # authenticated unless an endpoint (or this setting) says otherwise explicitly.
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_THROTTLE_CLASSES": None,
     # Serve every agent endpoint as a tool of the MCP endpoint (``<prefix>mcp/``); an
     # endpoint's own ``mcp=True`` or ``mcp=False`` wins. Needs the ``mcp`` extra.

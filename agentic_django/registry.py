@@ -403,6 +403,12 @@ class AgentSite:
     def __len__(self) -> int:
         return len(self._registry)
 
+    def __bool__(self) -> bool:
+        # A registry is a registry even when empty. Django's ``autodiscover_modules``
+        # tests ``if register_to:``; a falsy empty site made it skip its snapshot and
+        # turn any error in an ``agents.py`` into an ``UnboundLocalError`` of its own.
+        return True
+
     @property
     def endpoints(self) -> dict[str, AgentEndpointDef]:
         return dict(self._registry)

@@ -191,7 +191,9 @@ def test_a_form_change_is_audited_and_applies_on_the_next_request(client, operat
     }
     page = client.get(change_url("reports")).content.decode()
     assert "hold while we audit" in page
-    assert "max_per_day_usd" in page  # the recent changes list
+    # The recent changes list, in human values rather than Python reprs.
+    assert "autonomy override: as in code → manual" in page
+    assert "budget per day (USD): as in code → 2.50" in page
 
     # The codegen endpoint now waits for a person before running generated code.
     from agentic_django.services.llm import llm_backends
@@ -230,7 +232,8 @@ def test_the_audit_is_read_only(client, django_user_model):
     entry = AgentChange.objects.create(agent=echo, changes={"enabled": [True, False]})
     listing = client.get(reverse("admin:agentic_django_agentchange_changelist"))
     assert listing.status_code == 200
-    assert "enabled: True → False" in listing.content.decode()
+    # Human values, not Python reprs.
+    assert "enabled: on → off" in listing.content.decode()
     detail = client.get(reverse("admin:agentic_django_agentchange_change", args=[entry.pk]))
     assert b'name="changes"' not in detail.content
     delete = reverse("admin:agentic_django_agentchange_delete", args=[entry.pk])

@@ -315,6 +315,10 @@ def test_without_the_permission_there_are_no_buttons_and_the_post_is_forbidden(
     page = client.get(change_url(request))
     assert page.status_code == 200
     assert 'id="approval-decision"' not in page.content.decode()
+    # No buttons, and the page says why.
+    assert "You cannot decide this request: you lack the approve permission." in (
+        page.content.decode()
+    )
     assert client.post(decide_url(request), {"decision": "approve"}).status_code == 403
 
     client.force_login(ops)
@@ -328,7 +332,9 @@ def test_without_the_permission_there_are_no_buttons_and_the_post_is_forbidden(
     assert client.post(decide_url(finance), {"decision": "approve"}).status_code == 403
     # Nor is it for one's own request.
     own = make_request(manager)
-    assert 'id="approval-decision"' not in client.get(change_url(own)).content.decode()
+    own_page = client.get(change_url(own)).content.decode()
+    assert 'id="approval-decision"' not in own_page
+    assert "You cannot decide this request: your own request." in own_page
     assert client.post(decide_url(own), {"decision": "approve"}).status_code == 403
 
 
@@ -380,6 +386,25 @@ def test_a_workflow_step_shows_its_pending_steps_and_state(client, requester, ma
     assert "<code>create_account</code>" in content
     assert "Grant access to the ledger" in content
     assert "<th>email</th><td><pre>&quot;&lt;new@example.com&gt;&quot;</pre></td>" in content
+
+
+def test_a_large_workflow_state_is_a_table_with_long_values_folded(client, requester, manager):
+    rows = [{"id": n, "total": n * 1.5} for n in range(40)]
+    state = {"orders": rows, "customer": "ada", **{f"note_{n}": n for n in range(20)}}
+    checkpoint = {"workflow": "audit", "pending": ["refund"], "state": state}
+    action = {"workflow": "audit", "checkpoint": checkpoint, "intent": {"raw": "audit"}}
+    request = make_request(requester)
+    request.kind, request.action = "workflow", action
+    request.fingerprint = fingerprint("workflow", action)
+    request.save()
+    client.force_login(manager)
+    content = client.get(change_url(request)).content.decode()
+    # A table, not a JSON dump; the 22 entries fold as a whole, the 40 orders on their own.
+    assert '<details class="approval-fold"><summary>22 entries</summary>' in content
+    assert "<th>customer</th><td><pre>&quot;ada&quot;</pre></td>" in content
+    assert (
+        '<th>orders</th><td><details class="approval-fold"><summary>40 items</summary>' in content
+    )
 
 
 def test_when_every_approver_must_agree_one_approval_waits_for_the_others(

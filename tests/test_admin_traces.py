@@ -398,6 +398,14 @@ def test_staff_with_the_view_permission_sees_traces_but_cannot_delete(viewer, tr
     assert viewer.get(f"{LIST_URL}{trace.pk}/delete/").status_code == 403
 
 
+def test_the_public_trace_id_from_the_api_leads_to_the_trace_page(viewer, trace):
+    response = viewer.get(f"{LIST_URL}{trace.trace_id}/change/")
+    assert response.status_code == 302 and response["Location"] == change_url(trace)
+    # An unknown id is Django's usual "does not exist" redirect, not an error.
+    unknown = viewer.get(f"{LIST_URL}{'0' * 32}x/change/")
+    assert unknown.status_code == 302 and unknown["Location"] == "/admin/"
+
+
 # --- the changelist ------------------------------------------------------------------------
 
 
@@ -575,6 +583,7 @@ def test_llm_calls_are_listed_read_only_with_a_link_to_their_trace(admin_client,
     detail = admin_client.get(f"/admin/agentic_django/llmcall/{call.pk}/change/")
     assert detail.status_code == 200 and b'name="_save"' not in detail.content
     assert admin_client.get("/admin/agentic_django/llmcall/add/").status_code == 403
+    # A fresh call is inside its retention period: not even a superuser deletes it.
     deleted = admin_client.get(f"/admin/agentic_django/llmcall/{call.pk}/delete/")
     assert deleted.status_code == 403
     assert LLMCall.objects.filter(pk=call.pk).exists()

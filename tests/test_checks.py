@@ -1,11 +1,18 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core import checks
 from django.test import override_settings
 
 from agentic_django import checks as agentic_checks
 from agentic_django.registry import AgentEndpointDef, agents
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def ids(messages):
@@ -186,6 +193,8 @@ def test_deploy_checks_run_only_with_deploy():
         agentic_checks.check_sandbox_network,
         agentic_checks.check_sandbox_isolation,
         agentic_checks.check_channel_layer,
+        agentic_checks.check_llm_backends_usable,
+        agentic_checks.check_public_llm_endpoints,
     }
     registered = checks.registry.registry.get_checks(include_deployment_checks=False)
     assert deploy_only.isdisjoint(registered)
@@ -425,3 +434,79 @@ def test_the_isolation_probe_agrees_with_a_real_execution():
     probed = agentic_checks.sandbox_isolation(("uts_namespace",))
     assert probed.missing() == executed.isolation.missing()
     assert probed.uts_namespace is executed.isolation.uts_namespace is False
+
+
+@pytest.mark.urls("tests.urls_without_agents")
+def test_a_project_without_the_agent_urls_is_told():
+    assert ids(agentic_checks.check_urls_included()) == ["agentic_django.W010"]
+
+
+def test_the_agent_urls_included_pass():
+    assert agentic_checks.check_urls_included() == []
+
+
+def test_a_project_without_rest_framework_fails_check(tmp_path):
+    # A real project's `manage.py check`: passing it used to end in a 500 in the browser.
+    (tmp_path / "no_drf_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n"
+        "INSTALLED_APPS = [a for a in INSTALLED_APPS if not a.startswith('rest_framework')]\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": "no_drf_settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "django", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert "agentic_django.E015" in result.stderr and "'rest_framework'" in result.stderr
+
+
+@override_settings(
+    AGENTIC_DJANGO={
+        "LLM_BACKENDS": {
+            "keyless": {"BACKEND": "agentic_django.llm.AnthropicBackend"},
+            "no_sdk": {"BACKEND": "agentic_django.llm.OpenAIBackend", "OPTIONS": {"api_key": "k"}},
+            "fine": {"BACKEND": "agentic_django.llm.MockBackend"},
+        }
+    }
+)
+def test_a_provider_backend_without_its_key_or_sdk_is_reported_before_deploying(monkeypatch):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setitem(sys.modules, "openai", None)  # as if the extra were not installed
+    messages = agentic_checks.check_llm_backends_usable()
+    assert ids(messages) == [agentic_checks.W011_LLM_BACKEND_UNUSABLE] * 2
+    assert "'keyless'" in messages[0].msg and "ANTHROPIC_API_KEY" in messages[0].msg
+    assert "'no_sdk'" in messages[1].msg and "pip install" in messages[1].msg
+
+
+def test_public_llm_endpoints_without_a_throttle_are_reported_for_production():
+    from rest_framework.permissions import AllowAny
+    from rest_framework.throttling import AnonRateThrottle
+
+    from agentic_django.testing import isolated_agents
+
+    with isolated_agents() as site:
+        for name in list(site.endpoints):
+            site.unregister(name)
+
+        async def handler(intent, context):
+            return None
+
+        site.agent_endpoint("open_codegen", codegen=True, permission_classes=[AllowAny])(handler)
+        site.agent_endpoint(
+            "throttled",
+            codegen=True,
+            permission_classes=[AllowAny],
+            throttle_classes=[AnonRateThrottle],
+        )(handler)
+        site.agent_endpoint("logged_in_only", codegen=True)(handler)
+        site.agent_endpoint("open_no_llm", permission_classes=[AllowAny])(handler)
+        messages = agentic_checks.check_public_llm_endpoints()
+    assert ids(messages) == [agentic_checks.W012_PUBLIC_LLM_ENDPOINT_UNTHROTTLED]
+    assert "'open_codegen'" in messages[0].msg

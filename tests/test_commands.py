@@ -101,7 +101,8 @@ def test_json_describes_the_code_the_admin_settings_and_what_applies(site):
     [entry] = json.loads(run("agentic_endpoints", "--json", "--name", "budgeted")[0])
     assert entry["registered"] is True
     assert (entry["engine"], entry["streaming"], entry["tags"]) == ("handler", None, ["finance"])
-    assert entry["permission_classes"] == ["AllowAny"]
+    # The app's own default, not DRF's AllowAny from the test project's REST_FRAMEWORK.
+    assert entry["permission_classes"] == ["IsAuthenticated"]
     assert entry["permission_classes_from"] == "settings"
     assert entry["code"]["llm_alias"] == "default"
     assert entry["code"]["policies"] == [

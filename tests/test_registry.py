@@ -1,5 +1,10 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from pydantic import BaseModel
@@ -14,6 +19,8 @@ from agentic_django import (
 )
 from agentic_django.harness import AutonomyPolicy
 from agentic_django.streaming import AgentStream
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 async def handler(intent, context):
@@ -146,3 +153,43 @@ def test_router_tags_apply_with_or_without_a_prefix():
     site.include_router(prefixed)
     assert site.get("triage").tags == ("support",)
     assert site.get("billing.invoices").tags == ("billing",)
+
+
+BROKEN_AGENTS = """
+from agentic_django import agents
+
+
+@agents.agent_endpoint("first")
+async def first(intent, context):
+    return None
+
+
+raise RuntimeError("the real mistake in agents.py")
+"""
+
+
+def test_an_error_in_an_agents_module_is_reported_as_itself(tmp_path):
+    # One endpoint registered, then the module fails: the traceback must end with that
+    # failure, not with an UnboundLocalError from Django's autodiscovery.
+    (tmp_path / "brokenapp").mkdir()
+    (tmp_path / "brokenapp" / "__init__.py").write_text("")
+    (tmp_path / "brokenapp" / "agents.py").write_text(BROKEN_AGENTS)
+    (tmp_path / "broken_settings.py").write_text(
+        "from tests.settings import *  # noqa: F403\n"
+        "INSTALLED_APPS = [app for app in INSTALLED_APPS if app != 'tests.testapp']\n"
+        "INSTALLED_APPS += ['brokenapp']\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)]),
+        "DJANGO_SETTINGS_MODULE": "broken_settings",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode != 0
+    assert result.stderr.strip().splitlines()[-1] == ("RuntimeError: the real mistake in agents.py")

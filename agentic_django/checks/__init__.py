@@ -22,7 +22,9 @@ from .configuration import (
 from .database import check_agent_llm_aliases, check_approvers_exist
 from .deploy import (
     check_channel_layer,
+    check_llm_backends_usable,
     check_mock_llm,
+    check_public_llm_endpoints,
     check_sandbox_isolation,
     check_sandbox_network,
     runner_isolates_network,
@@ -43,6 +45,7 @@ from .ids import (
     E012_MCP_SDK_MISSING,
     E013_BAD_MCP_SERVER,
     E014_SHARED_CACHE_NOT_ISOLATED,
+    E015_REST_FRAMEWORK_MISSING,
     W001_NO_ENDPOINTS,
     W002_UNPRICED_MODEL,
     W003_MOCK_LLM,
@@ -52,8 +55,12 @@ from .ids import (
     W007_UNKNOWN_APPROVER,
     W008_UNKNOWN_AGENT_LLM_ALIAS,
     W009_SANDBOX_DEGRADED,
+    W010_URLS_NOT_INCLUDED,
+    W011_LLM_BACKEND_UNUSABLE,
+    W012_PUBLIC_LLM_ENDPOINT_UNTHROTTLED,
 )
 from .mcp import check_mcp
+from .project import check_rest_framework, check_urls_included
 
 __all__ = [
     "E001_UNKNOWN_SETTING",
@@ -70,6 +77,7 @@ __all__ = [
     "E012_MCP_SDK_MISSING",
     "E013_BAD_MCP_SERVER",
     "E014_SHARED_CACHE_NOT_ISOLATED",
+    "E015_REST_FRAMEWORK_MISSING",
     "W001_NO_ENDPOINTS",
     "W002_UNPRICED_MODEL",
     "W003_MOCK_LLM",
@@ -79,6 +87,9 @@ __all__ = [
     "W007_UNKNOWN_APPROVER",
     "W008_UNKNOWN_AGENT_LLM_ALIAS",
     "W009_SANDBOX_DEGRADED",
+    "W010_URLS_NOT_INCLUDED",
+    "W011_LLM_BACKEND_UNUSABLE",
+    "W012_PUBLIC_LLM_ENDPOINT_UNTHROTTLED",
     "check_agent_llm_aliases",
     "check_approver_permissions",
     "check_approvers_exist",
@@ -87,11 +98,15 @@ __all__ = [
     "check_endpoints",
     "check_harness",
     "check_llm_backends",
+    "check_llm_backends_usable",
     "check_mcp",
     "check_mock_llm",
+    "check_public_llm_endpoints",
+    "check_rest_framework",
     "check_sandbox_isolation",
     "check_sandbox_network",
     "check_settings",
+    "check_urls_included",
     "declared_permissions",
     "runner_isolates_network",
     "sandbox_isolation",

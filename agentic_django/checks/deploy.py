@@ -12,6 +12,8 @@ from .ids import (
     W004_SANDBOX_NETWORK,
     W005_PROCESS_LOCAL_CHANNEL_LAYER,
     W009_SANDBOX_DEGRADED,
+    W011_LLM_BACKEND_UNUSABLE,
+    W012_PUBLIC_LLM_ENDPOINT_UNTHROTTLED,
 )
 
 
@@ -39,6 +41,80 @@ def check_mock_llm(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                     hint="Configure a provider backend (AnthropicBackend, OpenAIBackend, "
                     "GeminiBackend) for production.",
                     id=W003_MOCK_LLM,
+                )
+            )
+    return messages
+
+
+@checks.register(checks.Tags.compatibility, deploy=True)
+def check_llm_backends_usable(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Build every configured LLM backend once, as the first request would.
+
+    A provider backend without its SDK extra or its API key passes the ordinary
+    checks and fails on the first request; here it is found before deploying.
+    Building one creates the SDK's client object but sends nothing.
+    """
+    from django.core.exceptions import ImproperlyConfigured
+
+    from ..core.exceptions import LLMConfigurationError
+    from ..services.llm import build_backend
+
+    messages: list[checks.CheckMessage] = []
+    backends = agentic_settings.user_settings.get("LLM_BACKENDS", {})
+    for alias in backends if isinstance(backends, dict) else ():
+        try:
+            build_backend(alias)
+        except ImproperlyConfigured:
+            continue  # reported by E007
+        except LLMConfigurationError as exc:
+            messages.append(
+                checks.Warning(
+                    f"LLM backend {alias!r} cannot be built: {exc}",
+                    hint="Install the provider's extra and set its API key where the web "
+                    "and worker processes run; until then its requests answer 500 "
+                    "'LLM provider unavailable'.",
+                    id=W011_LLM_BACKEND_UNUSABLE,
+                )
+            )
+    return messages
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_public_llm_endpoints(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Anyone may call an LLM-backed endpoint without a login or a throttle: a bill.
+
+    An endpoint reaches an LLM when it generates code, runs tools, injects an
+    ``LLMBackend``, or when intents are parsed by one (``INTENT_PARSER_LLM``).
+    "Public" means a permission class list that is empty or holds ``AllowAny``.
+    """
+    from rest_framework.permissions import AllowAny
+
+    from ..api.policies import policy_classes
+    from ..registry import agents
+
+    parser_llm = agentic_settings.INTENT_PARSER_LLM is not None
+    messages: list[checks.CheckMessage] = []
+    for endpoint in agents:
+        plan = endpoint.injection_plan
+        uses_llm = (
+            parser_llm
+            or endpoint.engine in ("codegen", "loop")
+            or (plan is not None and "llm" in plan.uses)
+        )
+        if not uses_llm:
+            continue
+        permissions = policy_classes("permission", endpoint.permission_classes)
+        public = not permissions or any(
+            isinstance(cls, type) and issubclass(cls, AllowAny) for cls in permissions
+        )
+        if public and not policy_classes("throttle", endpoint.throttle_classes):
+            messages.append(
+                checks.Warning(
+                    f"Endpoint {endpoint.name!r} calls an LLM, answers anonymous callers and "
+                    "has no throttle: anyone can run up its provider bill.",
+                    hint="Require a login (remove AllowAny), or add throttle_classes (e.g. "
+                    "AnonRateThrottle) and a budget (BudgetPolicy).",
+                    id=W012_PUBLIC_LLM_ENDPOINT_UNTHROTTLED,
                 )
             )
     return messages

@@ -19,6 +19,7 @@ from .base import (
     ToolCall,
     observed_generate,
 )
+from .demo import DemoBackend
 from .gemini import GeminiBackend
 from .mock import FunctionBackend, MockBackend
 from .network import forbid_real_calls, real_calls_forbidden
@@ -29,6 +30,7 @@ from .retry import RetryConfig
 __all__ = [
     "DEFAULT_PRICES",
     "AnthropicBackend",
+    "DemoBackend",
     "FunctionBackend",
     "GeminiBackend",
     "LLMBackend",

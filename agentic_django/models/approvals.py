@@ -177,4 +177,7 @@ class ApprovalDecision(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{'approve' if self.approve else 'reject'} by {self.user_id}"
+        # Shown as the row title of the decisions inline: name the person, not a key.
+        verb = _("approved") if self.approve else _("rejected")
+        who = self.user.get_username() if self.user is not None else _("a deleted user")
+        return f"{verb} by {who}"

@@ -15,7 +15,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import caches
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
+from django.db.migrations.loader import MigrationLoader
 from django.utils import timezone
 
 from ..conf import agentic_settings
@@ -235,12 +236,26 @@ def disabled_names() -> Any:
 
 
 def create_agent_rows(sender: Any, *, using: str = "default", **kwargs: Any) -> None:
-    """``post_migrate`` receiver: every registered endpoint gets its row."""
+    """``post_migrate`` receiver: every registered endpoint gets its row.
+
+    Django sends ``post_migrate`` for every app after any ``migrate``, including
+    ``migrate other_app`` before our tables exist and ``migrate agentic_django zero``
+    after they are gone: rows are only written when our schema is complete.
+    """
     from ..registry import agents
 
+    if not _schema_complete(using):
+        return
     created = sync_agents(agents, using=using)
     if created and kwargs.get("verbosity", 1) >= 2:
         print(f"  Created {created} agent row(s).")
+
+
+def _schema_complete(using: str) -> bool:
+    """Whether every migration of this app is applied on ``using``."""
+    loader = MigrationLoader(connections[using], ignore_no_migrations=True)
+    label = Agent._meta.app_label
+    return all(leaf in loader.applied_migrations for leaf in loader.graph.leaf_nodes(label))
 
 
 def sync_agents(site: AgentSite, *, using: str = "default") -> int:

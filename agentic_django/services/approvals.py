@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 
 from ..conf import agentic_settings
@@ -74,8 +75,21 @@ class PendingApproval:
             "rule": self.rule.name,
             "approvers": list(self.rule.approvers),
             "expires_at": self.expires_at.isoformat(),
-            "url": f"approvals/{self.request_id}/",
+            "url": approval_url(self.request_id),
         }
+
+
+def approval_url(request_id: str) -> str | None:
+    """Where the requester follows a request over HTTP, or None without our URLs.
+
+    The pipeline also runs from Python (shell, tasks, tests) in projects that do
+    not include ``agentic_django.urls``: a missing route must cost the link, never
+    the request (check ``agentic_django.W010`` says the URLs are missing).
+    """
+    try:
+        return reverse("agentic_django:approval-detail", args=[request_id])
+    except NoReverseMatch:
+        return None
 
 
 class ApprovalPending(ApprovalRequired):

@@ -105,3 +105,27 @@ def cleanup(
         if report is not None:
             report(kind, counts[kind])
     return counts
+
+
+def deletable(queryset: models.QuerySet) -> models.QuerySet:
+    """The part of ``queryset`` the retention rules allow a person to delete now.
+
+    Admin deletes of audit data follow the same rules as ``agentic_cleanup``: a
+    trace or an LLM call only once its retention period is over (and never the
+    trace of an open approval), an approval request only once it is closed.
+    """
+    model = queryset.model
+    if model is ExecutionTrace:
+        allowed = retention_targets()["traces"]
+    elif model is LLMCall:
+        allowed = retention_targets()["llm calls"]
+    elif model is ApprovalRequest:
+        return queryset.exclude(status__in=OPEN_APPROVAL_STATES)
+    else:
+        return queryset
+    return queryset.filter(pk__in=allowed.values("pk"))
+
+
+def may_delete(obj: models.Model) -> bool:
+    """Whether the retention rules allow deleting ``obj`` now (see :func:`deletable`)."""
+    return deletable(type(obj)._default_manager.filter(pk=obj.pk)).exists()

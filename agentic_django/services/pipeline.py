@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpResponseBase
-from django.urls import reverse
 from pydantic import BaseModel, ValidationError
 
 from ..conf import agentic_settings, on_reload
@@ -28,6 +27,7 @@ from ..core.exceptions import (
     AgenticError,
     ApprovalRequired,
     BudgetExceeded,
+    LLMConfigurationError,
     PolicyViolation,
     ResponseValidationError,
     http_status_for,
@@ -57,6 +57,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger("agentic_django.pipeline")
 
 GENERIC_ERROR = "Internal server error"
+#: What a client hears when an LLM backend cannot be used (the detail goes to the log).
+PROVIDER_UNAVAILABLE = "LLM provider unavailable"
 
 
 @dataclass
@@ -387,6 +389,16 @@ def failure_response(exc: BaseException, record: TraceRecord) -> AgentResponse:
     """The response for an exception that stopped a request (logged when unexpected)."""
     if isinstance(exc, ApprovalPending):
         record.pending_approval = exc.pending
+    if isinstance(exc, LLMConfigurationError):
+        # How to fix it (a missing SDK extra or API key) is for operators, not clients:
+        # logged, and kept on the trace's error.
+        logger.error(
+            "Agent endpoint %r: LLM backend unusable (trace %s): %s",
+            record.endpoint_name,
+            record.trace_id,
+            exc,
+        )
+        return _error_response(exc, PROVIDER_UNAVAILABLE)
     if isinstance(exc, AgenticError):
         return _error_response(exc, str(exc) or exc.code)
     logger.exception(
@@ -432,14 +444,14 @@ def _error_response(exc: BaseException, message: str) -> AgentResponse:
     status = _status_for_error(exc)
     approval = None
     if isinstance(exc, ApprovalPending):
-        approval = exc.pending.describe()
-        approval["url"] = reverse("agentic_django:approval-detail", args=[exc.pending.request_id])
+        approval = {**exc.pending.describe(), "summary": message}
     elif isinstance(exc, ApprovalRequired):
-        approval = {"id": exc.request_id, "approvers": exc.approvers}
+        approval = {"id": exc.request_id, "approvers": exc.approvers, "summary": message}
     return AgentResponse(
         result=None,
         status="error" if status == TraceStatus.ERROR else str(status),
-        error=message,
+        # A pause is not an error: what waits for approval is described in its own field.
+        error=None if approval is not None else message,
         approval_request=approval,
         details=_error_details(exc),
     )

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.test import override_settings
 from rest_framework.authtoken.models import Token
-from rest_framework.permissions import IsAdminUser, IsAuthenticated
+from rest_framework.permissions import AllowAny, IsAdminUser, IsAuthenticated
 from rest_framework.throttling import AnonRateThrottle
 
 from agentic_django import AgentRouter, agents
@@ -55,13 +55,28 @@ def test_session_authentication_works_and_enforces_csrf(user):
     assert response.status_code == 200
 
 
-@override_settings(
-    AGENTIC_DJANGO={"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}
-)
-def test_default_permission_classes_come_from_agentic_settings(client, user):
-    assert post(client, "echo").status_code in (401, 403)
+def test_agent_endpoints_require_an_authenticated_caller_by_default(client, user, site):
+    # The test project's REST_FRAMEWORK says AllowAny: agent views do not inherit it.
+    @site.agent_endpoint("plain")
+    async def plain(intent, context):
+        return {"ok": True}
+
+    assert post(client, "plain").status_code in (401, 403)
+    assert client.get("/agents/").status_code in (401, 403)
     client.force_login(user)
+    assert post(client, "plain").status_code == 200
     assert client.get("/agents/").status_code == 200
+
+
+@override_settings(
+    AGENTIC_DJANGO={"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+)
+def test_public_agents_are_an_explicit_choice_in_the_settings(client, site):
+    @site.agent_endpoint("plain")
+    async def plain(intent, context):
+        return {"ok": True}
+
+    assert post(client, "plain").status_code == 200
 
 
 def test_router_permission_classes_apply_to_its_endpoints(client, user):
@@ -106,7 +121,9 @@ def test_throttle_classes_limit_calls(client):
 
     cache.clear()
 
-    @agents.agent_endpoint("throttled", throttle_classes=[OnePerMinute])
+    @agents.agent_endpoint(
+        "throttled", throttle_classes=[OnePerMinute], permission_classes=[AllowAny]
+    )
     async def throttled(intent, context):
         return {"ok": True}
 

@@ -68,7 +68,10 @@ def test_params_on_an_untyped_endpoint_are_400(client):
     assert_nothing_written()
 
 
-def test_an_unknown_endpoint_is_404(client):
+def test_an_unknown_endpoint_is_404(client, user):
+    # Anonymous callers learn nothing about which names exist: the default needs a login.
+    assert raw_post(client, "nope", json.dumps({"intent": "x"})).status_code in (401, 403)
+    client.force_login(user)
     response = raw_post(client, "nope", json.dumps({"intent": "x"}))
     assert response.status_code == 404
     assert response.json()["status"] == "error"

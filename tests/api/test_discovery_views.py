@@ -11,6 +11,12 @@ from agentic_django import Intent, agents
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _logged_in(client, user):
+    """Discovery needs an authenticated caller, like the agents it describes."""
+    client.force_login(user)
+
+
 def test_capabilities_list_every_endpoint_with_scope_and_schemas(client):
     body = client.get("/agents/").json()
     by_name = {entry["name"]: entry for entry in body["endpoints"]}

@@ -102,7 +102,9 @@ def test_an_unexpected_error_is_a_generic_500_with_the_detail_only_in_the_trace(
     assert "secret internal detail" in caplog.text
 
 
-def test_response_model_mismatch_is_a_500_recorded_on_the_trace(client):
+def test_response_model_mismatch_is_a_500_recorded_on_the_trace(client, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
+
     @agents.agent_endpoint("bad_shape", response_model=testapp_agents.Count)
     async def bad_shape(intent, context):
         return {"count": "many"}
@@ -116,7 +118,9 @@ def test_response_model_mismatch_is_a_500_recorded_on_the_trace(client):
     assert trace.status == "error" and "Count" in trace.error
 
 
-def test_a_django_http_response_is_passed_through(client):
+def test_a_django_http_response_is_passed_through(client, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
+
     @agents.agent_endpoint("csv")
     def csv(intent, context):
         return HttpResponse("a,b\n1,2\n", content_type="text/csv")
@@ -132,6 +136,8 @@ def test_a_django_http_response_is_passed_through(client):
 
 
 def test_sync_handlers_can_use_the_orm(client, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
+
     @agents.agent_endpoint("users")
     def users(intent, context):
         from django.contrib.auth import get_user_model
@@ -145,7 +151,9 @@ def test_sync_handlers_can_use_the_orm(client, user):
     assert response.json()["result"] == {"users": 1}
 
 
-def test_multipart_upload_reaches_the_handler(client):
+def test_multipart_upload_reaches_the_handler(client, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
+
     @agents.agent_endpoint("upload")
     async def upload(intent, context, files: UploadedFiles):
         return {name: [f.filename, f.size, f.content.decode()] for name, f in files.items()}
@@ -171,7 +179,8 @@ async def test_the_pipeline_is_callable_from_python(user):
     assert trace.user_id == user.pk
 
 
-def test_background_tasks_run_after_the_response_and_failures_never_break_it(client, caplog):
+def test_background_tasks_run_after_the_response_and_failures_never_break_it(client, caplog, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
     ran = []
 
     def boom():

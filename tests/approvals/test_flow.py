@@ -129,3 +129,22 @@ def test_others_see_nothing(client, user, other_user, manager, support, mock_llm
     ]
     client.logout()
     assert send(client, "/agents/approvals/").status_code in (401, 403)
+
+
+@pytest.mark.urls("tests.urls_without_agents")
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("close_worker_connections")
+async def test_a_pause_from_python_needs_no_agent_urls_in_the_project(
+    user, support, site, mock_llm
+):
+    mock_llm.add_tool_call_response(
+        ToolCall(id="c1", name="refund_order", arguments={"order_id": 7, "amount": 5.0})
+    )
+    response = await site.process_intent("refund 5 on order 7", endpoint_name="support", user=user)
+    # Stored and answered like over HTTP; only the link, which needs the routes, is absent.
+    assert response.status == "pending_approval"
+    assert response.approval_request["url"] is None
+    stored = await ApprovalRequest.objects.aget(request_id=response.approval_request["id"])
+    assert stored.status == "pending"
+    trace = await ExecutionTrace.objects.aget(trace_id=response.execution_trace_id)
+    assert trace.status == "pending_approval"

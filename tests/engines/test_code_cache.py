@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from rest_framework.permissions import AllowAny
 
 from agentic_django.harness import CodePolicy
 from agentic_django.models import CodeCacheEntry, ExecutionTrace
@@ -92,7 +93,7 @@ def test_one_users_cached_code_is_never_served_to_another(
 def test_anonymous_callers_are_never_cached(site, post, mock_llm, client, user):
     """Nothing tells two anonymous callers apart, so none of their code is shared."""
     client.logout()
-    register(site)
+    register(site, permission_classes=[AllowAny])  # anonymous callers, by explicit choice
     for reply in ("first anonymous", "second anonymous", "alice code"):
         mock_llm.add_structured_response(program_reply(f"result = {reply!r}"))
     assert ask(post).json()["result"] == "first anonymous"

@@ -68,7 +68,7 @@ def test_a_sync_context_data_may_use_the_orm(site, post, mock_llm, user, other_u
     mock_llm.add_structured_response(program_reply("result = ', '.join(data)"))
     response = post("people", {"intent": "list the users"})
     assert response.status_code == 200, response.json()
-    assert response.json()["result"] == "alice, bob"
+    assert response.json()["result"] == "alice, bob, carol"  # carol: the caller
 
 
 def test_data_is_converted_to_json_before_the_program_sees_it(site, post, mock_llm):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync
+from rest_framework.permissions import AllowAny
 
 from agentic_django.harness import DataPolicy, PIIPolicy
 from agentic_django.llm import LLMBackend, MockBackend, ToolCall
@@ -349,10 +350,11 @@ def test_a_tool_requiring_approval_pauses_with_a_resumable_checkpoint(site, post
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["status"] == "pending_approval"
-    assert "refund_order" in body["error"]
+    assert "error" not in body  # a pause is not an error
+    assert "refund_order" in body["approval_request"]["summary"]
     assert "result" not in body
     approval = body["approval_request"]
-    assert set(approval) == {"id", "kind", "rule", "approvers", "expires_at", "url"}
+    assert set(approval) == {"id", "kind", "rule", "approvers", "expires_at", "url", "summary"}
     assert (approval["kind"], approval["rule"], approval["approvers"]) == (
         "tool_call",
         "default",
@@ -443,8 +445,9 @@ def test_a_tool_sees_the_requesting_user(site, post, mock_llm, user, client):
     assert mock_llm.prompts[0].tools[0]["parameters"].get("properties", {}) == {}
 
 
-def test_an_anonymous_caller_reaches_tools_as_anonymous(site, post, mock_llm):
-    register(site, tools=[whoami])
+def test_an_anonymous_caller_reaches_tools_as_anonymous(site, post, mock_llm, client):
+    client.logout()
+    register(site, tools=[whoami], permission_classes=[AllowAny])  # public by explicit choice
     mock_llm.add_tool_call_response(call("c1", "whoami"))
     mock_llm.add_response("You are anonymous.")
     post("support", {"intent": "who am I?"})

@@ -237,7 +237,9 @@ def test_a_checkpoint_pauses_with_202_and_the_workflow_resumes(site, post, mock_
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["status"] == "pending_approval"
-    assert body["error"] == "A refund needs a human"
+    # What waits is described with the approval, not as an error.
+    assert body["approval_request"]["summary"] == "A refund needs a human"
+    assert "error" not in body
     assert "result" not in body
 
     trace = trace_of(response)

@@ -81,7 +81,7 @@ def test_setting_an_agent_to_manual_makes_its_actions_wait_for_approval(shop, br
     wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "ul.messagelist li"), "not saved")
 
     history = browser.find_element(By.CSS_SELECTOR, ".field-recent_changes").text
-    assert "autonomy_level: '' → 'manual'" in history
+    assert "autonomy override: as in code → manual" in history
     assert operator in history
 
     status, body = shop.post("analytics", {"intent": "revenue by status"}, user="ada")

@@ -294,7 +294,8 @@ def test_an_approval_from_the_admin_is_carried_out_by_a_worker(
     assert (request.decided_by, request.reason) == (approver, "from the admin")
 
 
-def test_background_tasks_run_on_a_worker(client, site, start_worker):
+def test_background_tasks_run_on_a_worker(client, site, start_worker, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
     name = f"made-by-worker-{uuid.uuid4().hex[:8]}"
 
     @site.agent_endpoint("later")

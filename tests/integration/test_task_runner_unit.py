@@ -77,7 +77,9 @@ def test_the_inline_runner_still_takes_any_callable():
 
 
 @pytest.mark.django_db
-def test_a_request_sends_its_tasks_by_dotted_path(celery_runner, sent, client, site):
+def test_a_request_sends_its_tasks_by_dotted_path(celery_runner, sent, client, site, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
+
     @site.agent_endpoint("later")
     async def later(intent, context, tasks: AgentTasks):
         tasks.add_task(record_group, "made-later")
@@ -92,7 +94,9 @@ def test_a_request_sends_its_tasks_by_dotted_path(celery_runner, sent, client, s
 
 
 @pytest.mark.django_db
-def test_a_handler_adding_a_lambda_fails_and_sends_nothing(celery_runner, sent, client, site):
+def test_a_handler_adding_a_lambda_fails_and_sends_nothing(celery_runner, sent, client, site, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
+
     @site.agent_endpoint("careless")
     async def careless(intent, context, tasks: AgentTasks):
         tasks.add_task(record_group, "never")

@@ -30,6 +30,13 @@ from agentic_django.services.llm import llm_backends
 
 pytestmark = pytest.mark.django_db
 
+
+@pytest.fixture(autouse=True)
+def _logged_in(client, django_user_model):
+    """Agent endpoints need a logged-in caller by default; tests may log in another."""
+    client.force_login(django_user_model.objects.create_user("caller"))
+
+
 CALLS: list[str] = []
 
 
@@ -373,6 +380,7 @@ def settings_cache(settings):
 
 
 def test_without_a_cache_each_request_reads_its_agent_once(client, django_assert_num_queries):
+    client.logout()  # echo is public: count without the session and user reads of a login
     post(client, "echo", {"intent": "warm up"})
     with django_assert_num_queries(1):
         agent_service.read_settings(agents.get("echo"))
@@ -386,6 +394,7 @@ def test_without_a_cache_each_request_reads_its_agent_once(client, django_assert
 def test_with_a_shared_cache_requests_read_no_row_until_a_change(
     client, settings_cache, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
+    client.logout()  # echo is public: count without the session and user reads of a login
     post(client, "echo", {"intent": "warm up"})
     with django_assert_num_queries(5) as captured:
         assert post(client, "echo", {"intent": "hello"}).status_code == 200

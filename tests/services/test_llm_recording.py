@@ -164,7 +164,8 @@ class Refund(BaseModel):
 
 
 @override_settings(AGENTIC_DJANGO=PARSE_WITH_DEFAULT)
-def test_typed_intents_use_structured_output_and_reach_the_handler(client):
+def test_typed_intents_use_structured_output_and_reach_the_handler(client, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
     backend = MockBackend(structured_responses=[{"order_id": 12, "amount": "9.50"}])
     with isolated_agents() as site, use_llm(backend):
 
@@ -179,7 +180,8 @@ def test_typed_intents_use_structured_output_and_reach_the_handler(client):
 
 
 @override_settings(AGENTIC_DJANGO=PARSE_WITH_DEFAULT)
-def test_a_typed_intent_that_cannot_be_satisfied_says_which_fields_failed(client):
+def test_a_typed_intent_that_cannot_be_satisfied_says_which_fields_failed(client, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
     backend = MockBackend(structured_responses=[{"order_id": "x"}, {"order_id": "still x"}])
     with isolated_agents() as site, use_llm(backend):
 
@@ -201,7 +203,8 @@ def test_a_typed_intent_that_cannot_be_satisfied_says_which_fields_failed(client
         }
     }
 )
-def test_handlers_can_ask_for_the_endpoint_llm_and_their_calls_are_recorded(client):
+def test_handlers_can_ask_for_the_endpoint_llm_and_their_calls_are_recorded(client, user):
+    client.force_login(user)  # agent endpoints need a logged-in caller by default
     backend = MockBackend(responses=["a haiku about orders"])
     with isolated_agents() as site, use_llm(backend, alias="fast"):
 
@@ -223,3 +226,22 @@ def test_the_llm_option_must_be_an_alias():
 
     with isolated_agents() as site, pytest.raises(ImproperlyConfigured, match="alias"):
         site.agent_endpoint("x", llm=MockBackend())(lambda intent, context: None)
+
+
+@override_settings(
+    AGENTIC_DJANGO={"LLM_BACKENDS": {"reports": {"BACKEND": "agentic_django.llm.AnthropicBackend"}}}
+)
+def test_a_backend_without_its_key_tells_the_client_only_that_the_provider_is_unavailable(
+    client, monkeypatch, caplog
+):
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    response = post(client, "reports", {"intent": "quarterly totals"})
+    assert response.status_code == 500  # a server configuration error
+    body = response.json()
+    # Nothing about packages, keys or environment variables for an API client...
+    assert body["error"] == "LLM provider unavailable"
+    assert "ANTHROPIC_API_KEY" not in json.dumps(body)
+    # ...which the operator finds in the log and on the trace.
+    trace = ExecutionTrace.objects.get()
+    assert "ANTHROPIC_API_KEY" in trace.error
+    assert "ANTHROPIC_API_KEY" in caplog.text

@@ -390,9 +390,19 @@ async def test_someone_elses_approval_is_not_found_like_an_unknown_one(
 
     unknown = await not_found_body(await events_of("0" * 32, tokens["bob"]))
     assert unknown == {"status": "error", "error": "No such approval request.", "code": "not_found"}
+
+    async def anonymous(request_id: str) -> tuple[int, dict[str, Any]]:
+        response = await events_of(request_id, None)
+        body = await response.json()
+        await response.close()
+        return response.status, body
+
+    # Agent views need a login by default: anonymous callers are told only that.
+    anonymous_unknown = await anonymous("0" * 32)
+    assert anonymous_unknown[0] == 401
     for request_id in (stream_id, durable_id):
         assert await not_found_body(await events_of(request_id, tokens["bob"])) == unknown
-        assert await not_found_body(await events_of(request_id, None)) == unknown
+        assert await anonymous(request_id) == anonymous_unknown
 
     # Nothing about either request changed by being asked about.
     statuses = await sync_to_async(

@@ -448,8 +448,9 @@ async def test_someone_elses_run_is_indistinguishable_from_no_run(finished_run, 
 async def test_anonymous_cannot_read_a_run(finished_run):
     run_id, _ = finished_run
     response = await get(f"/agents/runs/{run_id}/events/")
-    # The default permission is AllowAny: the run is simply not visible to nobody.
-    assert_error(response, 404, "not_found")
+    # The default permission needs a login: an anonymous caller learns nothing, not
+    # even whether the run exists.
+    assert_error(response, 401, "not_authenticated")
     assert response.body == (await get("/agents/runs/doesnotexist/events/")).body
 
 
