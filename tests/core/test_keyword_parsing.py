@@ -45,7 +45,8 @@ def test_projects_add_their_language_through_the_tables() -> None:
 
 
 @pytest.mark.django_db
-def test_the_intent_keywords_setting_reaches_the_pipeline(settings, site, client) -> None:
+def test_the_intent_keywords_setting_reaches_the_pipeline(settings, site, client, user) -> None:
+    client.force_login(user)
     seen = []
 
     @site.agent_endpoint("bestellungen", description="Orders in German.")

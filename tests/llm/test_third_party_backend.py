@@ -44,7 +44,9 @@ def documented_module() -> types.ModuleType:
 
 
 @pytest.fixture
-def post(client):
+def post(client, user):
+    client.force_login(user)  # agent endpoints are authenticated by default
+
     def send(name, body):
         return client.post(f"/agents/{name}/", json.dumps(body), content_type="application/json")
 
