@@ -90,6 +90,10 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_AUTHENTICATION_CLASSES": None,
     "DEFAULT_PERMISSION_CLASSES": None,
     "DEFAULT_THROTTLE_CLASSES": None,
+    # GET /agents/metrics/ (extra "prometheus"): staff may read it; a scraper presents
+    # "Authorization: Bearer <METRICS_TOKEN>"; METRICS_PUBLIC opens it to anyone.
+    "METRICS_TOKEN": None,
+    "METRICS_PUBLIC": False,
     "API_TITLE": "Agent endpoints",
     "API_VERSION": "1.0.0",
 }

@@ -32,6 +32,7 @@ from ..llm import (
 )
 from ..llm.base import backend_provider, with_usage
 from ..llm.pricing import PriceTable
+from ..observability import metrics
 
 
 class LLMBackends:
@@ -183,6 +184,7 @@ class CallRecorder:
         if record.error is not None:
             call.error = f"{type(record.error).__name__}: {record.error}"[:2000]
         self.calls.append(call)
+        metrics.observe_llm_call(call)
 
     @property
     def input_tokens(self) -> int:
