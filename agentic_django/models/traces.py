@@ -79,6 +79,10 @@ class ExecutionTrace(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    #: The OpenTelemetry trace and span of the request (hex; blank without tracing),
+    #: so admin can link to the span tree and a later approval can link back.
+    otel_trace_id = models.CharField(_("OpenTelemetry trace id"), max_length=32, blank=True)
+    otel_span_id = models.CharField(_("OpenTelemetry span id"), max_length=16, blank=True)
 
     objects = ExecutionTraceQuerySet.as_manager()
 

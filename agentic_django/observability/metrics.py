@@ -31,7 +31,7 @@ try:
     from prometheus_client import Counter, Histogram
     from prometheus_client.core import GaugeMetricFamily
 except ImportError:  # the extra is not installed
-    prometheus_client = None
+    prometheus_client = None  # type: ignore[assignment]
 
 enabled = prometheus_client is not None
 

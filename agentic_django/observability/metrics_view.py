@@ -25,7 +25,7 @@ from ..api.policies import AgentPolicyMixin
 from ..conf import agentic_settings
 from . import metrics
 
-_live_runs = metrics.LiveRunsCollector() if metrics.enabled else None
+_live_runs = metrics.LiveRunsCollector()
 _registered_default = False
 
 

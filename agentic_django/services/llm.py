@@ -32,7 +32,7 @@ from ..llm import (
 )
 from ..llm.base import backend_provider, with_usage
 from ..llm.pricing import PriceTable
-from ..observability import metrics
+from ..observability import metrics, tracing
 
 
 class LLMBackends:
@@ -185,6 +185,7 @@ class CallRecorder:
             call.error = f"{type(record.error).__name__}: {record.error}"[:2000]
         self.calls.append(call)
         metrics.observe_llm_call(call)
+        tracing.llm_call(record, call)
 
     @property
     def input_tokens(self) -> int:

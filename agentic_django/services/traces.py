@@ -11,6 +11,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from ..models import AgentRun, ExecutionTrace, LLMCall, SessionTurn
+from ..observability import tracing
 from ..signals import announce
 from . import approvals
 from .approvals import PendingApproval
@@ -50,6 +51,9 @@ class TraceRecord:
     llm_calls: list[RecordedCall] = field(default_factory=list)
     #: The streaming run this request is (its trace and session are linked to it).
     run_pk: int | None = None
+    #: The OpenTelemetry span the record was made in (the request span).
+    otel_trace_id: str = field(default_factory=tracing.current_trace_id)
+    otel_span_id: str = field(default_factory=tracing.current_span_id)
 
 
 def summarize(value: Any) -> str:
@@ -102,6 +106,8 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
             input_tokens=sum(call.input_tokens for call in record.llm_calls),
             output_tokens=sum(call.output_tokens for call in record.llm_calls),
             cost_usd=sum((call.cost_usd for call in record.llm_calls), Decimal(0)),
+            otel_trace_id=record.otel_trace_id,
+            otel_span_id=record.otel_span_id,
         )
         if record.llm_calls:
             LLMCall.objects.bulk_create(
