@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .admin_readonly import ReadOnlyAdminMixin
+from .conf import agentic_settings
 from .models import ExecutionTrace, LLMCall
 from .services import trace_export, trace_inspector
 
@@ -119,12 +120,24 @@ class ExecutionTraceAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "input_tokens",
         "output_tokens",
         "cost_usd",
+        "otel_trace",
     )
     readonly_fields = fields
 
     @admin.display(description=_("intent"), ordering="intent_raw")
     def intent_short(self, obj: ExecutionTrace) -> str:
         return Truncator(obj.intent_raw).chars(80)
+
+    @admin.display(description=_("OpenTelemetry trace"))
+    def otel_trace(self, obj: ExecutionTrace) -> str:
+        """The request's span tree in the tracing UI (``OTEL_TRACE_URL``), or its id."""
+        if not obj.otel_trace_id:
+            return "-"
+        template = agentic_settings.OTEL_TRACE_URL
+        if not template:
+            return obj.otel_trace_id
+        url = template.format(trace_id=obj.otel_trace_id, span_id=obj.otel_span_id)
+        return format_html('<a href="{}" rel="noopener">{}</a>', url, obj.otel_trace_id)
 
     # --- the trace page ---
 

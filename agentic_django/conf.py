@@ -94,6 +94,9 @@ DEFAULTS: dict[str, Any] = {
     # "Authorization: Bearer <METRICS_TOKEN>"; METRICS_PUBLIC opens it to anyone.
     "METRICS_TOKEN": None,
     "METRICS_PUBLIC": False,
+    # Link from a trace's admin page to its span tree, e.g.
+    # "https://jaeger.internal/trace/{trace_id}" ({span_id} is available too).
+    "OTEL_TRACE_URL": "",
     "API_TITLE": "Agent endpoints",
     "API_VERSION": "1.0.0",
 }

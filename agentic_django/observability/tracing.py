@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
+from ..core.exceptions import AgenticError
+
 try:
     from opentelemetry import propagate, trace
     from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
@@ -117,12 +119,27 @@ def traced(name: str, **attributes: Any) -> Callable[[F], F]:
 
         @functools.wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with _tracer.start_as_current_span(name, attributes=attributes):
-                return await func(*args, **kwargs)
+            with _tracer.start_as_current_span(
+                name, attributes=attributes, record_exception=False, set_status_on_exception=False
+            ) as span:
+                try:
+                    return await func(*args, **kwargs)
+                except BaseException as exc:
+                    _mark_outcome(span, exc)
+                    raise
 
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+def _mark_outcome(span: Any, exc: BaseException) -> None:
+    """An expected outcome (denial, pause, budget) as an attribute; anything else an error."""
+    if isinstance(exc, AgenticError):
+        span.set_attribute(f"{PREFIX}.outcome", exc.code)
+    else:
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
 
 
 def traced_request(func: F) -> F:
@@ -147,6 +164,8 @@ def traced_request(func: F) -> F:
                 outcome = await func(site, endpoint, raw, **kwargs)
                 span.set_attribute(f"{PREFIX}.trace_id", outcome.trace_id)
                 span.set_attribute("http.response.status_code", outcome.status_code)
+                if outcome.exception is not None:
+                    _mark_outcome(span, outcome.exception)
                 if outcome.status_code >= 500:
                     span.set_status(Status(StatusCode.ERROR))
                 return outcome

@@ -132,6 +132,12 @@ def test_an_approved_action_runs_in_a_span_linked_to_the_request_that_paused(
     assert [hex_ids_of(link.context) for link in execute.links] == [hex_ids(paused_span)]
     decided = found["agentic.approval.decided"]
     assert [hex_ids_of(link.context) for link in decided.links] == [hex_ids(paused_span)]
+    harness = found["agentic.harness"]
+    assert harness.parent.span_id == execute.context.span_id
+    assert found["agentic.sandbox.execute"].parent.span_id == harness.context.span_id
+    # Stopping for approval is an outcome, not an error of the paused request.
+    assert paused_span.attributes["agentic.outcome"] == "pending_approval"
+    assert paused_span.status.status_code.name != "ERROR"
     stored = ApprovalRequest.objects.get(request_id=approval["id"])
     carried = ExecutionTrace.objects.get(approval_request=stored)
     assert carried.otel_trace_id == hex_ids(execute)[0]
@@ -139,3 +145,13 @@ def test_an_approved_action_runs_in_a_span_linked_to_the_request_that_paused(
 
 def hex_ids_of(context):
     return format(context.trace_id, "032x"), format(context.span_id, "016x")
+
+
+def test_the_admin_trace_page_links_to_the_span_tree(admin_client, client, spans, settings):
+    body = send(client, "/agents/echo/", {"intent": "show me my orders"}).json()
+    trace = ExecutionTrace.objects.get(trace_id=body["execution_trace_id"])
+    assert trace.otel_trace_id
+    settings.AGENTIC_DJANGO = {"OTEL_TRACE_URL": "https://traces.example/trace/{trace_id}"}
+    page = admin_client.get(f"/admin/agentic_django/executiontrace/{trace.pk}/change/")
+    assert page.status_code == 200
+    assert f'href="https://traces.example/trace/{trace.otel_trace_id}"' in page.content.decode()
