@@ -62,6 +62,8 @@ def exposition() -> tuple[bytes, str]:
 class MetricsView(AgentPolicyMixin, APIView):
     """Serves the metrics to Prometheus (token) and to staff (the API's authentication)."""
 
+    schema = None  # not part of the API's schema
+
     def perform_authentication(self, request: Request) -> None:
         # A scraper's bearer token is ours, not a credential for the API's authenticators.
         if not (agentic_settings.METRICS_PUBLIC or _bearer_token_matches(request)):
