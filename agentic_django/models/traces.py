@@ -140,6 +140,9 @@ class LLMCall(models.Model):
         ),
     )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    #: Which table priced the call: "setting" (PRICING), "genai-prices", "built-in"
+    #: (the mock backend), or blank when nothing knew the model (cost 0).
+    price_source = models.CharField(max_length=20, blank=True)
     latency_ms = models.FloatField(default=0.0)
     finish_reason = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)

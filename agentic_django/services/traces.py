@@ -123,6 +123,7 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
                     output_tokens=call.output_tokens,
                     usage_estimated=call.usage_estimated,
                     cost_usd=call.cost_usd,
+                    price_source=call.price_source,
                     latency_ms=call.latency_ms,
                     finish_reason=call.finish_reason,
                     error=call.error,
