@@ -17,13 +17,10 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from .base import LLMUsage
+from genai_prices import Usage as _Usage
+from genai_prices import calc_price as _calc_price
 
-try:
-    from genai_prices import Usage as _Usage
-    from genai_prices import calc_price as _calc_price
-except ImportError:  # pragma: no cover - a dependency; kept optional for slim installs
-    _calc_price = None
+from .base import LLMUsage
 
 SOURCE_SETTING = "setting"
 SOURCE_GENAI_PRICES = "genai-prices"
@@ -75,8 +72,6 @@ def _table_entry(model: str, prices: PriceTable) -> str | None:
 
 
 def _genai_calculation(model: str, usage: LLMUsage, provider: str | None = None) -> Any:
-    if _calc_price is None:
-        return None
     try:
         return _calc_price(
             _Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
