@@ -33,7 +33,7 @@ from ..services import health
 class _AgentProbe(HealthCheck):
     section = ""
 
-    @property  # type: ignore[override]
+    @property
     def timeout(self) -> datetime.timedelta:
         return datetime.timedelta(seconds=float(agentic_settings.HEALTH_TIMEOUT_SECONDS))
 

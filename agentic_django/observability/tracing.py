@@ -361,6 +361,7 @@ def connect_receivers() -> None:
         getattr(signals, f"approval_{event}").connect(
             _approval_receiver(event), weak=False, dispatch_uid=f"agentic-tracing-{event}"
         )
+    connect_celery()
 
 
 def _approval_receiver(event: str) -> Any:
@@ -371,3 +372,69 @@ def _approval_receiver(event: str) -> Any:
             logger.exception("Recording the approval span failed")
 
     return receive
+
+
+#: Celery tasks that continue the trace of the request that sent them. An approved
+#: action does not: it runs much later, in its own trace, linked back instead.
+CONTINUED_TASKS = frozenset({"agentic_django.run_agent_task"})
+_task_spans: dict[str, tuple[Any, Any]] = {}
+
+
+def connect_celery() -> None:
+    """Carry the request's trace to ``AgentTasks`` run by Celery workers.
+
+    The sender puts ``traceparent`` in the message headers (unless
+    ``opentelemetry-instrumentation-celery`` already did); the worker opens an
+    ``agentic.task <function>`` span under it, or under the instrumentation's span.
+    """
+    if trace is None:
+        return
+    from celery.signals import before_task_publish, task_postrun, task_prerun
+
+    before_task_publish.connect(_inject_headers, weak=False, dispatch_uid="agentic-otel-publish")
+    task_prerun.connect(_start_task_span, weak=False, dispatch_uid="agentic-otel-prerun")
+    task_postrun.connect(_end_task_span, weak=False, dispatch_uid="agentic-otel-postrun")
+
+
+def _inject_headers(sender: Any = None, headers: Any = None, **kwargs: Any) -> None:
+    if sender in CONTINUED_TASKS and isinstance(headers, dict) and "traceparent" not in headers:
+        propagate.inject(headers)
+
+
+def _start_task_span(task_id: str = "", task: Any = None, args: Any = (), **kwargs: Any) -> None:
+    if _tracer is None or getattr(task, "name", None) not in CONTINUED_TASKS:
+        return
+    from opentelemetry import context as otel_context
+
+    parent = None  # the active context: the instrumentation's span, if any
+    if not trace.get_current_span().get_span_context().is_valid:
+        request = task.request
+        headers = getattr(request, "headers", None) or {}
+        carrier = {
+            key: value
+            for key in ("traceparent", "tracestate")
+            if (value := getattr(request, key, None) or headers.get(key))
+        }
+        parent = propagate.extract(carrier)
+    function = str(args[0]) if args else "task"
+    span = _tracer.start_span(
+        f"{PREFIX}.task {function}",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={f"{PREFIX}.task.function": function},
+    )
+    token = otel_context.attach(trace.set_span_in_context(span))
+    _task_spans[task_id] = (span, token)
+
+
+def _end_task_span(task_id: str = "", state: str = "", **kwargs: Any) -> None:
+    entry = _task_spans.pop(task_id, None)
+    if entry is None:
+        return
+    from opentelemetry import context as otel_context
+
+    span, token = entry
+    if state and state != "SUCCESS":
+        span.set_status(Status(StatusCode.ERROR, state))
+    otel_context.detach(token)
+    span.end()

@@ -155,3 +155,24 @@ def test_the_admin_trace_page_links_to_the_span_tree(admin_client, client, spans
     page = admin_client.get(f"/admin/agentic_django/executiontrace/{trace.pk}/change/")
     assert page.status_code == 200
     assert f'href="https://traces.example/trace/{trace.otel_trace_id}"' in page.content.decode()
+
+
+def test_a_background_task_on_a_worker_continues_the_request_trace(spans):
+    from celery.signals import before_task_publish
+    from opentelemetry import trace
+
+    from agentic_django.tasks import run_agent_task
+
+    headers: dict = {}
+    with trace.get_tracer("test").start_as_current_span("the request") as request:
+        # What Celery does when the request sends the task to the broker.
+        before_task_publish.send(sender="agentic_django.run_agent_task", headers=headers, body=())
+    assert headers["traceparent"].split("-")[1] == format(
+        request.get_span_context().trace_id, "032x"
+    )
+    # The worker side, run eagerly with the message headers the broker would deliver.
+    run_agent_task.apply(("tests.testapp.agents.record_group", ["traced"], {}), headers=headers)
+    task = by_name(spans)["agentic.task tests.testapp.agents.record_group"]
+    assert task.context.trace_id == request.get_span_context().trace_id
+    assert task.parent.span_id == request.get_span_context().span_id
+    assert task.status.status_code.name != "ERROR"
