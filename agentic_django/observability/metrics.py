@@ -217,12 +217,17 @@ class LiveRunsCollector:
 
         family = GaugeMetricFamily(RUNS_LIVE, "Streamed runs not finished yet.", labels=["status"])
         counts = dict.fromkeys((str(state) for state in LIVE_RUN_STATES), 0)
-        rows = (
-            AgentRun.objects.filter(status__in=LIVE_RUN_STATES)
-            .values_list("status")
-            .annotate(n=Count("pk"))
-            .order_by()
-        )
+        try:
+            rows = list(
+                AgentRun.objects.filter(status__in=LIVE_RUN_STATES)
+                .values_list("status")
+                .annotate(n=Count("pk"))
+                .order_by()
+            )
+        except Exception:
+            # The database is away (or this is an event loop): the other metrics still go out.
+            logger.warning("Counting live runs for the metrics failed", exc_info=True)
+            return
         for status, count in rows:
             counts[str(status)] = count
         for status, count in counts.items():

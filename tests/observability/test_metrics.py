@@ -194,3 +194,22 @@ def test_no_label_carries_user_data_or_unbounded_values(client, user):
                 assert len(text) <= 80
             if "endpoint" in sample.labels:
                 assert sample.labels["endpoint"] in endpoints, sample.labels
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_stream_events_are_counted_by_kind(close_worker_connections):
+    from asgiref.sync import sync_to_async
+
+    from agentic_django.models import AgentRun
+    from agentic_django.services.run_store import EventWriter
+    from agentic_django.streaming import AgentStream
+
+    run = await AgentRun.objects.acreate(endpoint_name="chatty")
+    read = sync_to_async(value)  # collecting also counts live runs in the database
+    before = await read("agentic_stream_events_total", kind="partial_result")
+    writer = EventWriter(run)
+    stream = AgentStream(writer, run_id=run.run_id)
+    await stream.emit_partial("one")
+    await stream.emit_partial("two")
+    await writer.drain()
+    assert await read("agentic_stream_events_total", kind="partial_result") == before + 2

@@ -176,3 +176,35 @@ def test_a_background_task_on_a_worker_continues_the_request_trace(spans):
     assert task.context.trace_id == request.get_span_context().trace_id
     assert task.parent.span_id == request.get_span_context().span_id
     assert task.status.status_code.name != "ERROR"
+
+
+def lookup_order(order_id: int) -> dict:
+    """Look up one order by its id."""
+    return {"id": order_id, "status": "shipped"}
+
+
+def test_each_tool_call_of_an_agentic_loop_is_a_span(site, client, mock_llm, spans):
+    from agentic_django.llm import ToolCall
+
+    @site.agent_endpoint("support", description="Answers order questions.", tools=[lookup_order])
+    async def support(intent, context):
+        return None
+
+    mock_llm.add_tool_call_response(
+        ToolCall(id="c1", name="lookup_order", arguments={"order_id": 7})
+    )
+    mock_llm.add_response("Order 7 has shipped.")
+    assert send(client, "/agents/support/", {"intent": "where is order 7?"}).status_code == 200
+    found = by_name(spans)
+    tool = found["agentic.tool lookup_order"]
+    request = found["agentic.request support"]
+    assert tool.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert tool.attributes["gen_ai.tool.name"] == "lookup_order"
+    assert tool.attributes["gen_ai.tool.call.id"] == "c1"
+    assert tool.context.trace_id == request.context.trace_id
+    # Tool arguments are data: they are not recorded on the span.
+    assert not any(str(value) == "7" for value in tool.attributes.values())
+    llm_calls = [span for name, span in found.items() if name.startswith("chat ")]
+    assert llm_calls and all(
+        span.context.trace_id == request.context.trace_id for span in llm_calls
+    )
