@@ -208,3 +208,25 @@ def test_each_tool_call_of_an_agentic_loop_is_a_span(site, client, mock_llm, spa
     assert llm_calls and all(
         span.context.trace_id == request.context.trace_id for span in llm_calls
     )
+
+
+def test_under_a_server_span_of_the_django_instrumentation_ours_is_its_child(client, spans):
+    from opentelemetry import trace
+    from opentelemetry.trace import SpanKind
+
+    # What opentelemetry-instrumentation-django opens around the view (it has read the
+    # traceparent already): one server span, ours nested, no second server span.
+    with trace.get_tracer("instrumentation").start_as_current_span(
+        "POST agents/<name>/", kind=SpanKind.SERVER
+    ) as server:
+        send(
+            client,
+            "/agents/echo/",
+            {"intent": "show me my orders"},
+            HTTP_TRACEPARENT=f"00-{CALLER_TRACE}-{CALLER_SPAN}-01",
+        )
+    request = by_name(spans)["agentic.request echo"]
+    assert request.parent.span_id == server.get_span_context().span_id
+    assert request.kind == SpanKind.INTERNAL
+    servers = [span for span in spans.get_finished_spans() if span.kind == SpanKind.SERVER]
+    assert [span.name for span in servers] == ["POST agents/<name>/"]
