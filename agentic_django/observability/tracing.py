@@ -16,15 +16,19 @@ the pipeline carries no tracing code of its own. Where the work has already
 happened when we hear of it (an LLM call, a tool call, a sandbox run), the span is
 written afterwards with its measured start and end.
 
-Prompts and completions are never recorded: only names, sizes, models, token
-counts, cost and outcomes. Without ``opentelemetry-api`` installed, :data:`enabled`
-is false and every decorator returns the function unchanged.
+Prompts and tool arguments are never recorded; completions only with
+``OTEL_RECORD_CONTENT`` on, with personal data redacted by the PII policy.
+Otherwise spans carry names, models, token counts, cost and outcomes.
+
+Without ``opentelemetry-api`` installed, :data:`enabled` is false and every
+decorator returns the function unchanged.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -274,9 +278,31 @@ def llm_call(record: Any, call: Any) -> None:
     }
     if response is not None and call.finish_reason:
         attributes["gen_ai.response.finish_reasons"] = [call.finish_reason]
+    if response is not None and response.content and _record_content():
+        attributes["gen_ai.output.messages"] = json.dumps(
+            [
+                {
+                    "role": "assistant",
+                    "parts": [{"type": "text", "content": _redacted(response.content)}],
+                }
+            ]
+        )
     _finished_span(
         f"chat {record.model or call.model}", call.latency_ms, attributes, error=call.error
     )
+
+
+def _record_content() -> bool:
+    from ..conf import agentic_settings
+
+    return bool(agentic_settings.OTEL_RECORD_CONTENT)
+
+
+def _redacted(text: str) -> str:
+    """``text`` with personal data replaced, as the PII policy's redact mode does."""
+    from ..harness import PIIPolicy
+
+    return str(PIIPolicy(mode="redact").redact(text))
 
 
 def tool_call(payload: Mapping[str, Any]) -> None:

@@ -230,3 +230,33 @@ def test_under_a_server_span_of_the_django_instrumentation_ours_is_its_child(cli
     assert request.kind == SpanKind.INTERNAL
     servers = [span for span in spans.get_finished_spans() if span.kind == SpanKind.SERVER]
     assert [span.name for span in servers] == ["POST agents/<name>/"]
+
+
+def test_completions_are_recorded_only_when_turned_on_and_redacted(client, spans, settings):
+    from agentic_django.llm import FunctionBackend, LLMResponse, LLMUsage
+    from agentic_django.testing import use_llm
+
+    reply = {"action": "read", "domain": "order", "parameters": {}, "confidence": 0.9}
+    text = json.dumps({**reply, "note": "write to alice@example.com"})
+    backend = FunctionBackend(lambda prompt: LLMResponse(content=text, usage=LLMUsage(10, 5)))
+    base = {
+        "INTENT_PARSER_LLM": "default",
+        "LLM_BACKENDS": {
+            "default": {"BACKEND": "agentic_django.llm.MockBackend", "OPTIONS": {"model": "m"}}
+        },
+    }
+
+    def llm_span():
+        return next(span for span in spans.get_finished_spans() if span.name.startswith("chat "))
+
+    settings.AGENTIC_DJANGO = base
+    with use_llm(backend):
+        send(client, "/agents/echo/", {"intent": "show me my orders"})
+    assert "gen_ai.output.messages" not in llm_span().attributes
+    spans.clear()
+    settings.AGENTIC_DJANGO = {**base, "OTEL_RECORD_CONTENT": True}
+    with use_llm(backend):
+        send(client, "/agents/echo/", {"intent": "show me my orders"})
+    recorded = llm_span().attributes["gen_ai.output.messages"]
+    assert "alice@example.com" not in recorded
+    assert "[REDACTED:EMAIL]" in recorded and '\\"domain\\": \\"order\\"' in recorded
