@@ -27,6 +27,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from .admin_readonly import ReadOnlyAdminMixin, RetainedAdminMixin
+from .conf import agentic_settings
 from .models import ExecutionTrace, LLMCall
 from .services import trace_export, trace_inspector
 
@@ -122,6 +123,7 @@ class ExecutionTraceAdmin(RetainedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
         "input_tokens",
         "output_tokens",
         "cost_usd",
+        "otel_trace",
     )
     readonly_fields = fields
 
@@ -148,6 +150,17 @@ class ExecutionTraceAdmin(RetainedAdminMixin, ReadOnlyAdminMixin, admin.ModelAdm
     @admin.display(description=_("cost"), ordering="cost_usd")
     def cost(self, obj: ExecutionTrace) -> str:
         return f"${obj.cost_usd:.4f}"
+
+    @admin.display(description=_("OpenTelemetry trace"))
+    def otel_trace(self, obj: ExecutionTrace) -> str:
+        """The request's span tree in the tracing UI (``OTEL_TRACE_URL``), or its id."""
+        if not obj.otel_trace_id:
+            return "-"
+        template = agentic_settings.OTEL_TRACE_URL
+        if not template:
+            return obj.otel_trace_id
+        url = template.format(trace_id=obj.otel_trace_id, span_id=obj.otel_span_id)
+        return format_html('<a href="{}" rel="noopener">{}</a>', url, obj.otel_trace_id)
 
     # --- the trace page ---
 

@@ -17,12 +17,16 @@ class AgenticDjangoConfig(AppConfig):
             signals,
         )
         from .models import Agent
+        from .observability.metrics import connect_receivers as connect_metrics
+        from .observability.tracing import connect_receivers as connect_tracing
         from .registry import agents
         from .services.agents import create_agent_rows, forget_saved
         from .services.approval_watch import announce_change
         from .services.llm import apply_network_guard
 
         apply_network_guard()
+        connect_metrics()
+        connect_tracing()
         # Agent rows: one per registered endpoint after migrate (never here: no
         # database access in ready()), and cached settings dropped on every save.
         post_migrate.connect(create_agent_rows, sender=self, dispatch_uid="agentic-agent-rows")

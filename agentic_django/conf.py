@@ -99,6 +99,16 @@ DEFAULTS: dict[str, Any] = {
     # {"alias": {"COMMAND": ["python", "-m", "srv"]} or {"URL": "https://..."}, ...}.
     # See docs/mcp.md for every key.
     "MCP_SERVERS": {},
+    # GET /agents/metrics/ (extra "prometheus"): staff may read it; a scraper presents
+    # "Authorization: Bearer <METRICS_TOKEN>"; METRICS_PUBLIC opens it to anyone.
+    "METRICS_TOKEN": None,
+    "METRICS_PUBLIC": False,
+    # Link from a trace's admin page to its span tree, e.g.
+    # "https://jaeger.internal/trace/{trace_id}" ({span_id} is available too).
+    "OTEL_TRACE_URL": "",
+    # Put each LLM completion on its span (gen_ai.output.messages), personal data
+    # redacted by the PII policy. Off: spans carry no prompt or completion text.
+    "OTEL_RECORD_CONTENT": False,
     "API_TITLE": "Agent endpoints",
     "API_VERSION": "1.0.0",
 }

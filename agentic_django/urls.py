@@ -3,12 +3,14 @@
 from django.urls import path, re_path
 
 from .api import approvals, runs, views
+from .observability.metrics_view import MetricsView
 
 app_name = "agentic_django"
 
 urlpatterns = [
     path("", views.CapabilitiesView.as_view(), name="capabilities"),
     path("health/", views.HealthView.as_view(), name="health"),
+    path("metrics/", MetricsView.as_view(), name="metrics"),
     path("openapi.json", views.OpenAPIView.as_view(), name="openapi"),
     path("approvals/", approvals.ApprovalListView.as_view(), name="approval-list"),
     path(

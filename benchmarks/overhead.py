@@ -9,8 +9,12 @@ drives three routes side by side in one run with a keep-alive load generator:
 * ``agent-postgres``: the same endpoint on PostgreSQL (``scripts/postgres.sh``).
 
 Both views use no authentication and ``AllowAny``, so the difference is the framework.
+Two more SQLite servers measure what observability costs: ``agent-plain`` runs with the
+``prometheus`` and ``otel`` extras blocked, ``agent-observed`` with Prometheus metrics and
+an OpenTelemetry SDK provider recording every span (``benchmarks/observability/``).
 Prints requests/s, p50 and p99 with ratios to the bare view and writes
-``benchmarks/results/overhead.json``. Target: ``agent-sqlite`` reaches 60% of ``bare``.
+``benchmarks/results/overhead.json``. Targets: ``agent-sqlite`` reaches 60% of ``bare``;
+``agent-observed`` loses at most 10% of ``agent-plain``'s throughput.
 Usage: ``python benchmarks/overhead.py [--concurrency 16] [--duration 5] [--no-postgres]``.
 """
 
@@ -40,6 +44,8 @@ HOST = "127.0.0.1"
 PG_PORT = "54339"
 PG_DATABASE = "agentic_bench"
 TARGET_RATIO = 0.60
+#: Tracing and metrics may cost at most this share of the plain agent's throughput.
+OBSERVABILITY_MAX_OVERHEAD = 0.10
 READ_TIMEOUT = 10.0
 DAPHNE = (sys.executable, "-m", "daphne")
 
@@ -107,13 +113,15 @@ def prepare_database(database_url: str) -> dict[str, str]:
 
 
 @contextmanager
-def daphne(env: dict[str, str], label: str) -> Iterator[int]:
-    """Run daphne on a free loopback port until the block ends; yields the port."""
+def daphne(
+    env: dict[str, str], label: str, app: str = "example_project.asgi:application"
+) -> Iterator[int]:
+    """Run daphne serving ``app`` on a free loopback port until the block ends; yields the port."""
     port = free_port()
     RESULTS.mkdir(parents=True, exist_ok=True)
     with open(RESULTS / f"overhead-daphne-{label}.log", "w") as log:
         process = subprocess.Popen(
-            [*DAPHNE, "-v", "0", "-b", HOST, "-p", str(port), "example_project.asgi:application"],
+            [*DAPHNE, "-v", "0", "-b", HOST, "-p", str(port), app],
             cwd=ROOT,
             env=env,
             stdout=log,
@@ -284,11 +292,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         postgres(not args.no_postgres) as pg_url,
     ):
         sqlite_env = prepare_database(f"sqlite:///{tmp}/bench.sqlite3")
+        plain_env = prepare_database(f"sqlite:///{tmp}/plain.sqlite3")
+        observed_env = prepare_database(f"sqlite:///{tmp}/observed.sqlite3")
         pg_env = prepare_database(pg_url) if pg_url else None
-        with daphne(sqlite_env, "sqlite") as sqlite_port:
+        with (
+            daphne(sqlite_env, "sqlite") as sqlite_port,
+            daphne(plain_env, "plain", "benchmarks.observability.plain:application") as plain,
+            daphne(
+                observed_env, "observed", "benchmarks.observability.observed:application"
+            ) as observed,
+        ):
             routes = [
                 Route("bare", sqlite_port, "/bench/bare/"),
                 Route("agent-sqlite", sqlite_port, "/agents/bench/"),
+                Route("agent-plain", plain, "/agents/bench/"),
+                Route("agent-observed", observed, "/agents/bench/"),
             ]
             if pg_env is None:
                 asyncio.run(measure(routes, args))
@@ -305,6 +323,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if row["route"] in traces:
             row["traces_recorded"] = traces[row["route"]]
     sqlite_ratio = rows[1].get("throughput_ratio", 0.0)
+    by_name = {row["route"]: row for row in rows}
+    plain_rps = by_name["agent-plain"]["requests_per_second"]
+    observed_rps = by_name["agent-observed"]["requests_per_second"]
+    overhead = round(1 - observed_rps / plain_rps, 3) if plain_rps else 1.0
     return {
         "benchmark": "overhead",
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -318,6 +340,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "target": {
             "agent_sqlite_min_throughput_ratio": TARGET_RATIO,
             "met": sqlite_ratio >= TARGET_RATIO,
+        },
+        "observability": {
+            "throughput_overhead": overhead,
+            "p50_plain_ms": by_name["agent-plain"]["p50_ms"],
+            "p50_observed_ms": by_name["agent-observed"]["p50_ms"],
+            "max_overhead": OBSERVABILITY_MAX_OVERHEAD,
+            "met": overhead <= OBSERVABILITY_MAX_OVERHEAD,
         },
     }
 
@@ -339,6 +368,12 @@ def main() -> int:
     target = report["target"]
     verdict = "met" if target["met"] else "NOT met"
     print(f"\nTarget agent-sqlite >= {TARGET_RATIO:.0%} of bare throughput: {verdict}")
+    observed = report["observability"]
+    print(
+        f"Tracing and metrics cost {observed['throughput_overhead']:.1%} of agent-plain's "
+        f"throughput (at most {OBSERVABILITY_MAX_OVERHEAD:.0%}): "
+        + ("met" if observed["met"] else "NOT met")
+    )
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / "overhead.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

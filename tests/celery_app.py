@@ -16,3 +16,20 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
 app = Celery("tests")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+def _record_spans_to(path: str) -> None:
+    """Worker spans as JSON lines in ``path``, for the tests that follow a trace across."""
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+
+    out = open(path, "a", buffering=1)  # noqa: SIM115 (open for the worker's lifetime)
+    exporter = ConsoleSpanExporter(out=out, formatter=lambda span: span.to_json(indent=None) + "\n")
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+
+
+if os.environ.get("AGENTIC_TEST_SPANS_FILE"):
+    _record_spans_to(os.environ["AGENTIC_TEST_SPANS_FILE"])

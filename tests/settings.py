@@ -131,3 +131,19 @@ if env.str("AGENTIC_CHANNEL_LAYER_REDIS", default=""):
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CELERY_TASK_IGNORE_RESULT = True
+
+# The project schema with the agent API merged in (optional extra "openapi").
+if find_spec("drf_spectacular") is not None:
+    INSTALLED_APPS += ["drf_spectacular", "drf_spectacular_sidecar"]
+    REST_FRAMEWORK["DEFAULT_SCHEMA_CLASS"] = "drf_spectacular.openapi.AutoSchema"
+    SPECTACULAR_SETTINGS = {
+        "TITLE": "Test project",
+        "OAS_VERSION": "3.1.0",
+        "POSTPROCESSING_HOOKS": [
+            "drf_spectacular.hooks.postprocess_schema_enums",
+            "agentic_django.api.spectacular.merge_agent_paths",
+        ],
+        "SWAGGER_UI_DIST": "SIDECAR",
+        "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+        "REDOC_DIST": "SIDECAR",
+    }

@@ -28,6 +28,10 @@ from .serializers import IntentRequestSerializer
 class AgentAPIView(AgentPolicyMixin, APIView):
     """Base view: agent error shape and settings-driven DRF policies."""
 
+    # Described by our own document (api/openapi.py), merged into a drf-spectacular
+    # schema by api/spectacular.py; DRF's and spectacular's discovery skip these views.
+    schema = None
+
     def get_exception_handler(self) -> Any:
         return agent_exception_handler
 

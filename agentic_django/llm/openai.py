@@ -69,6 +69,10 @@ class OpenAIBackend(ProviderBackend):
                 max_retries=0,
                 http_client=http_client,
             )
+        elif hasattr(client, "with_options"):
+            # A client built by the project keeps the SDK's default retries (2), which
+            # would multiply ours: one layer retries, ours (it honours Retry-After too).
+            client = client.with_options(max_retries=0)
         self._client = client
 
     async def generate(self, prompt: LLMPrompt) -> LLMResponse:

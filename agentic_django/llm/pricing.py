@@ -1,18 +1,30 @@
-"""What LLM calls cost: a price table per model in USD per million tokens.
+"""What LLM calls cost, in USD per million tokens, and which table said so.
 
-The defaults are the providers' published list prices for standard (non-batch,
-non-cached) usage at the time of writing; prices change, so projects override or
-extend them through the ``PRICING`` setting. A model id matches its own entry or
-the longest entry it extends with a ``-`` suffix (``gpt-4o-2024-08-06`` is priced
-as ``gpt-4o``); an unknown model costs 0.
+Prices come from the maintained table of `genai-prices` (Pydantic's, updated with each
+release: tiers for long prompts included), with the project's ``PRICING`` setting on
+top for models it lacks or prices the project negotiated. A ``PRICING`` entry matches
+its own model id or the longest entry it extends with a ``-`` suffix
+(``gpt-4o-2024-08-06`` is priced as ``gpt-4o``); a model neither knows costs 0.
+Each recorded call names its source (:data:`SOURCE_SETTING`, :data:`SOURCE_GENAI_PRICES`,
+:data:`SOURCE_BUILT_IN` for the in-process mock, or ``""`` when unpriced).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from genai_prices import Usage as _Usage
+from genai_prices import calc_price as _calc_price
 
 from .base import LLMUsage
+
+SOURCE_SETTING = "setting"
+SOURCE_GENAI_PRICES = "genai-prices"
+SOURCE_BUILT_IN = "built-in"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,40 +37,8 @@ class ModelPrice:
 
 PriceTable = Mapping[str, ModelPrice]
 
+#: Prices of our own in-process backends; every provider's come from genai-prices.
 DEFAULT_PRICES: PriceTable = {
-    # Anthropic
-    "claude-opus-4-6": ModelPrice(5.0, 25.0),
-    "claude-opus-4-5": ModelPrice(5.0, 25.0),
-    "claude-opus-4-1": ModelPrice(15.0, 75.0),
-    "claude-opus-4": ModelPrice(15.0, 75.0),
-    "claude-sonnet-4-6": ModelPrice(3.0, 15.0),
-    "claude-sonnet-4-5": ModelPrice(3.0, 15.0),
-    "claude-sonnet-4": ModelPrice(3.0, 15.0),
-    "claude-3-7-sonnet": ModelPrice(3.0, 15.0),
-    "claude-haiku-4-5": ModelPrice(1.0, 5.0),
-    "claude-3-5-haiku": ModelPrice(0.8, 4.0),
-    "claude-3-haiku": ModelPrice(0.25, 1.25),
-    # OpenAI
-    "gpt-5": ModelPrice(1.25, 10.0),
-    "gpt-5-mini": ModelPrice(0.25, 2.0),
-    "gpt-5-nano": ModelPrice(0.05, 0.4),
-    "gpt-4.1": ModelPrice(2.0, 8.0),
-    "gpt-4.1-mini": ModelPrice(0.4, 1.6),
-    "gpt-4.1-nano": ModelPrice(0.1, 0.4),
-    "gpt-4o": ModelPrice(2.5, 10.0),
-    "gpt-4o-mini": ModelPrice(0.15, 0.6),
-    "o1": ModelPrice(15.0, 60.0),
-    "o1-mini": ModelPrice(1.1, 4.4),
-    "o3": ModelPrice(2.0, 8.0),
-    "o3-mini": ModelPrice(1.1, 4.4),
-    "o4-mini": ModelPrice(1.1, 4.4),
-    # Google Gemini (prompts up to 200k tokens for the pro models)
-    "gemini-2.5-pro": ModelPrice(1.25, 10.0),
-    "gemini-2.5-flash": ModelPrice(0.3, 2.5),
-    "gemini-2.5-flash-lite": ModelPrice(0.1, 0.4),
-    "gemini-2.0-flash": ModelPrice(0.1, 0.4),
-    "gemini-2.0-flash-lite": ModelPrice(0.075, 0.3),
-    # In-process test backends
     "mock": ModelPrice(0.0, 0.0),
 }
 
@@ -84,14 +64,44 @@ def build_price_table(
     return table
 
 
+def _table_entry(model: str, prices: PriceTable) -> str | None:
+    if model in prices:
+        return model
+    candidates = [name for name in prices if model.startswith(name + "-")]
+    return max(candidates, key=len) if candidates else None
+
+
+def _genai_calculation(model: str, usage: LLMUsage, provider: str | None = None) -> Any:
+    try:
+        return _calc_price(
+            _Usage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens),
+            model_ref=model,
+            provider_id=provider or None,
+        )
+    except LookupError:
+        return None
+
+
+@lru_cache(maxsize=512)
+def _genai_base_price(model: str) -> ModelPrice | None:
+    """The model's price below any long-prompt tier, per million tokens."""
+    thousand = _genai_calculation(model, LLMUsage(1000, 0))
+    if thousand is None:
+        return None
+    output = _genai_calculation(model, LLMUsage(0, 1000))
+    return ModelPrice(
+        float(Decimal(thousand.total_price) * 1000), float(Decimal(output.total_price) * 1000)
+    )
+
+
 def price_for(model: str, table: PriceTable | None = None) -> ModelPrice | None:
-    """The entry pricing ``model``: an exact match, else the longest ``entry-…`` prefix."""
+    """The price of ``model``: its ``PRICING``/built-in entry, else genai-prices' base price."""
     prices = DEFAULT_PRICES if table is None else table
     model = model.removeprefix("models/")
-    if model in prices:
-        return prices[model]
-    candidates = [name for name in prices if model.startswith(name + "-")]
-    return prices[max(candidates, key=len)] if candidates else None
+    entry = _table_entry(model, prices)
+    if entry is not None:
+        return prices[entry]
+    return _genai_base_price(model)
 
 
 def is_priced(model: str, table: PriceTable | None = None) -> bool:
@@ -99,9 +109,29 @@ def is_priced(model: str, table: PriceTable | None = None) -> bool:
     return price_for(model, table) is not None
 
 
+def price_call(
+    model: str, usage: LLMUsage, table: PriceTable | None = None, *, provider: str = ""
+) -> tuple[float, str]:
+    """The cost of ``usage`` on ``model`` in USD and the source that priced it.
+
+    genai-prices computes the cost itself, so tiered prices (long prompts) apply.
+    """
+    prices = DEFAULT_PRICES if table is None else table
+    model = model.removeprefix("models/")
+    entry = _table_entry(model, prices)
+    if entry is not None:
+        price = prices[entry]
+        source = SOURCE_BUILT_IN if price is DEFAULT_PRICES.get(entry) else SOURCE_SETTING
+        cost = (usage.input_tokens * price.input + usage.output_tokens * price.output) / 1e6
+        return cost, source
+    calculation = _genai_calculation(model, usage, provider)
+    if calculation is None and provider:
+        calculation = _genai_calculation(model, usage)  # our provider name may differ
+    if calculation is None:
+        return 0.0, ""
+    return float(calculation.total_price), SOURCE_GENAI_PRICES
+
+
 def cost_usd(model: str, usage: LLMUsage, table: PriceTable | None = None) -> float:
     """The cost of ``usage`` on ``model`` in USD; 0.0 for an unpriced model."""
-    price = price_for(model, table)
-    if price is None:
-        return 0.0
-    return (usage.input_tokens * price.input + usage.output_tokens * price.output) / 1_000_000
+    return price_call(model, usage, table)[0]

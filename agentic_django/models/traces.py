@@ -89,6 +89,10 @@ class ExecutionTrace(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    #: The OpenTelemetry trace and span of the request (hex; blank without tracing),
+    #: so admin can link to the span tree and a later approval can link back.
+    otel_trace_id = models.CharField(_("OpenTelemetry trace id"), max_length=32, blank=True)
+    otel_span_id = models.CharField(_("OpenTelemetry span id"), max_length=16, blank=True)
 
     objects = ExecutionTraceQuerySet.as_manager()
 
@@ -146,6 +150,9 @@ class LLMCall(models.Model):
         ),
     )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    #: Which table priced the call: "setting" (PRICING), "genai-prices", "built-in"
+    #: (the mock backend), or blank when nothing knew the model (cost 0).
+    price_source = models.CharField(max_length=20, blank=True)
     latency_ms = models.FloatField(default=0.0)
     finish_reason = models.CharField(max_length=50, blank=True)
     error = models.TextField(blank=True)

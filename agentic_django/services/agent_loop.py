@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.exceptions import ApprovalStateError, ToolError
 from ..core.response import AgentResponse
 from ..llm import LLMMessage, LLMPrompt, ToolCall
+from ..observability import tracing
 from ..runtime import (
     LoopConfig,
     LoopResult,
@@ -66,6 +67,7 @@ class _ToolCallLog:
         if kind == "tool_call_started":
             self._arguments[payload["call_id"]] = payload["arguments"]
         elif kind == "tool_call_completed":
+            tracing.tool_call(payload)
             self.calls.append(
                 {
                     "iteration": payload["iteration"],

@@ -29,6 +29,7 @@ from ..core.intent import Intent, IntentAction
 from ..core.response import AgentResponse
 from ..harness import BudgetPolicy
 from ..models import ApprovalKind, ApprovalRequest, ApprovalStatus, TraceStatus, new_id
+from ..observability import tracing
 from ..registry import NotRegistered, agents
 from ..signals import announce
 from .agents import disabled_names, resolve_endpoint
@@ -266,6 +267,7 @@ async def _record(
     return request
 
 
+@tracing.traced_approval_execution
 async def _run(request: ApprovalRequest) -> tuple[AgentResponse, str]:
     """Run the stored action as a new request of its requester; record it like one."""
     from .pipeline import failure_response, finish_request

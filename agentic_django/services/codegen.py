@@ -26,6 +26,7 @@ from ..harness import (
     WallTimeMonitor,
     analyze,
 )
+from ..observability import tracing
 from ..runtime import CodeGenerator, make_cache_key
 from ..runtime.codegen import describe_shape
 from . import code_cache
@@ -133,6 +134,7 @@ def needs_approval(scope: ExecutionScope) -> bool:
     return endpoint.approval.rule_for(intent.action.value, intent.domain) is not None
 
 
+@tracing.traced("agentic.harness")
 async def execute_code(
     scope: ExecutionScope,
     code: str,

@@ -15,6 +15,7 @@ from ..core.context import AgentContext
 from ..core.intent import Intent
 from ..core.response import AgentResponse
 from ..llm import LLMBackend, LLMCallObserver
+from ..observability import tracing
 from ..streaming import AgentStream
 from .agent_loop import run_loop
 from .agents import every_action_needs_approval
@@ -76,6 +77,7 @@ class ExecutionScope:
     def report(self, section: str, value: Any) -> None:
         """Add a section to the trace's ``harness_report``."""
         self.record.harness_report[section] = value
+        tracing.harness_section(section, value)
 
     def intent_json(self) -> dict[str, Any]:
         """The parsed intent as stored with a paused action, to rebuild it later."""

@@ -165,6 +165,19 @@ def _forget_sandbox_probe() -> None:
     _last_sandbox_probe = None
 
 
+async def probe(name: str) -> Check:
+    """One section of the report by name (``channel_layer``, ``broker``, ``sandbox``,
+    ``database``), bounded like in :func:`check`; for django-health-check's checks."""
+    timeout = float(agentic_settings.HEALTH_TIMEOUT_SECONDS)
+    probes = {
+        "database": lambda: _bounded(_database(), timeout),
+        "channel_layer": lambda: _channel_layer(timeout),
+        "broker": lambda: _broker(timeout),
+        "sandbox": lambda: _sandbox(timeout),
+    }
+    return await probes[name]()
+
+
 async def check() -> dict[str, Any]:
     """``{"status": "ok"|"degraded", "version", "checks": {name: {"ok", "detail", ...}}}``."""
     timeout = float(agentic_settings.HEALTH_TIMEOUT_SECONDS)

@@ -26,12 +26,12 @@ from ..llm import (
     LLMResponse,
     LLMUsage,
     build_price_table,
-    cost_usd,
     forbid_real_calls,
     observed_generate,
 )
 from ..llm.base import backend_provider, with_usage
-from ..llm.pricing import PriceTable
+from ..llm.pricing import PriceTable, price_call
+from ..observability import metrics, tracing
 
 
 class LLMBackends:
@@ -145,6 +145,7 @@ class RecordedCall:
     finish_reason: str = ""
     error: str = ""
     usage_estimated: bool = False
+    price_source: str = ""
 
 
 class CallRecorder:
@@ -179,10 +180,15 @@ class CallRecorder:
             call.output_tokens = usage.output_tokens
             call.usage_estimated = bool(getattr(usage, "estimated", False))
             call.finish_reason = record.response.finish_reason or ""
-            call.cost_usd = Decimal(str(cost_usd(call.model, usage, self._prices)))
+            cost, call.price_source = price_call(
+                call.model, usage, self._prices, provider=call.provider
+            )
+            call.cost_usd = Decimal(str(cost))
         if record.error is not None:
             call.error = f"{type(record.error).__name__}: {record.error}"[:2000]
         self.calls.append(call)
+        metrics.observe_llm_call(call)
+        tracing.llm_call(record, call)
 
     @property
     def input_tokens(self) -> int:

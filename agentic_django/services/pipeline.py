@@ -38,6 +38,7 @@ from ..core.response import AgentResponse
 from ..core.tasks import AgentTasks
 from ..harness import BudgetPolicy
 from ..models import TraceStatus, new_id
+from ..observability import tracing
 from . import background
 from .agents import every_action_needs_approval, resolve_endpoint
 from .approvals import ApprovalPending
@@ -145,6 +146,7 @@ def _intent_parser(recorder: CallRecorder, guard: BudgetGuard) -> tuple[IntentPa
     return IntentParser(llm=llm, keywords=keyword_tables()), recorder.observer(alias)
 
 
+@tracing.traced("agentic.intent.parse")
 async def _parse_intent(
     raw: str,
     endpoint: AgentEndpointDef,
@@ -206,6 +208,7 @@ def _preparation_plan(endpoint: AgentEndpointDef) -> InjectionPlan:
     return endpoint.injection_plan
 
 
+@tracing.traced_request
 async def process_intent(
     site: AgentSite,
     endpoint: AgentEndpointDef,

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from ..conf import agentic_settings
 from ..models import AgentRun, RunStatus, StreamEvent
+from ..observability import metrics
 from ..streaming import AgentEvent
 from ..streaming.framing import event_json
 from .db import run_db
@@ -113,6 +114,7 @@ class EventWriter:
         if self._failure is not None:
             raise RuntimeError("Storing the run's events failed.") from self._failure
         self._pending.append((event.seq, event.kind, event.to_wire()))
+        metrics.observe_stream_event(event.kind)
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())
         batch = agentic_settings.STREAM_EVENT_BATCH

@@ -33,6 +33,7 @@ from ..models import (
     RunStatus,
     StreamEvent,
 )
+from ..observability import tracing
 from ..streaming import AgentStream, ErrorEvent
 from ..streaming.framing import event_json
 from .agents import resolve_endpoint
@@ -235,6 +236,7 @@ async def run_and_wait(
     return AwaitedRun(run.run_id, approval=asked.result())
 
 
+@tracing.traced_run
 async def execute(
     site: AgentSite,
     endpoint: AgentEndpointDef,

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import connection, transaction
 
 from ..models import AgentRun, ExecutionTrace, LLMCall, SessionTurn
+from ..observability import tracing
 from ..signals import announce
 from . import approvals
 from .approvals import PendingApproval
@@ -58,6 +59,9 @@ class TraceRecord:
     #: The streaming run this request is (its trace and session are linked to it).
     run_pk: int | None = None
     transport: str = field(default_factory=current_transport.get)
+    #: The OpenTelemetry span the record was made in (the request span).
+    otel_trace_id: str = field(default_factory=tracing.current_trace_id)
+    otel_span_id: str = field(default_factory=tracing.current_span_id)
 
 
 def summarize(value: Any) -> str:
@@ -111,6 +115,8 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
             input_tokens=sum(call.input_tokens for call in record.llm_calls),
             output_tokens=sum(call.output_tokens for call in record.llm_calls),
             cost_usd=sum((call.cost_usd for call in record.llm_calls), Decimal(0)),
+            otel_trace_id=record.otel_trace_id,
+            otel_span_id=record.otel_span_id,
         )
         if record.llm_calls:
             LLMCall.objects.bulk_create(
@@ -126,6 +132,7 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
                     output_tokens=call.output_tokens,
                     usage_estimated=call.usage_estimated,
                     cost_usd=call.cost_usd,
+                    price_source=call.price_source,
                     latency_ms=call.latency_ms,
                     finish_reason=call.finish_reason,
                     error=call.error,

@@ -153,8 +153,9 @@ def start_worker(celery_app, transactional_db, tmp_path) -> Iterator[Callable[..
     """``start_worker(lease_seconds=300)``: a ready worker on the test DB; stopped at teardown."""
     started: list[Worker] = []
 
-    def start(*, lease_seconds: int = 300) -> Worker:
+    def start(*, lease_seconds: int = 300, extra_env: dict[str, str] | None = None) -> Worker:
         env = {
+            **(extra_env or {}),
             **os.environ,
             "PYTHONPATH": str(ROOT),
             "DJANGO_SETTINGS_MODULE": "tests.settings",

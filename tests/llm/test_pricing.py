@@ -38,3 +38,30 @@ def test_settings_overrides_extend_and_replace_the_defaults() -> None:
 def test_malformed_override_is_rejected_with_the_expected_shape() -> None:
     with pytest.raises(ValueError, match="'input'"):
         build_price_table({"x": {"in": 1.0}})
+
+
+def test_each_cost_names_the_table_that_priced_it():
+    from agentic_django.llm.pricing import price_call
+
+    table = build_price_table({"my-local-llama": {"input": 1.0, "output": 0.0}})
+    usage = LLMUsage(1_000_000, 0)
+    assert price_call("my-local-llama", usage, table) == (pytest.approx(1.0), "setting")
+    assert price_call("claude-sonnet-4-6", usage, table) == (pytest.approx(3.0), "genai-prices")
+    assert price_call("mock", usage, table) == (0.0, "built-in")
+    assert price_call("never-heard-of-it", usage, table) == (0.0, "")
+
+
+def test_a_pricing_setting_overrides_genai_prices():
+    from agentic_django.llm.pricing import price_call
+
+    table = build_price_table({"gpt-4o": {"input": 1.0, "output": 1.0}})
+    assert price_call("gpt-4o-2024-08-06", LLMUsage(1_000_000, 0), table) == (
+        pytest.approx(1.0),
+        "setting",
+    )
+
+
+def test_long_prompts_are_priced_at_genai_prices_tier():
+    # Sonnet 4.5 costs more per token above 200k input tokens; a flat table missed that.
+    long_prompt = cost_usd("claude-sonnet-4-5", LLMUsage(1_000_000, 0))
+    assert long_prompt > price_for("claude-sonnet-4-5").input

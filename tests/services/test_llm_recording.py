@@ -135,6 +135,20 @@ def test_llm_parsing_is_recorded_with_tokens_and_cost_aggregated_on_the_trace(cl
     assert call.cost_usd == Decimal("0.006000")
     assert (trace.input_tokens, trace.output_tokens, trace.cost_usd) == (1000, 200, call.cost_usd)
     assert call.latency_ms >= 0
+    assert call.price_source == "setting"
+
+
+@override_settings(AGENTIC_DJANGO=PARSE_WITH_DEFAULT)
+def test_a_model_the_settings_do_not_price_is_priced_by_genai_prices(client):
+    import dataclasses
+
+    reply = dataclasses.replace(classification(), model="claude-sonnet-4-6")
+    with use_llm(FunctionBackend(lambda prompt: reply)):
+        body = post(client, "echo", {"intent": "cancel order 7"}).json()
+    call = ExecutionTrace.objects.get(trace_id=body["execution_trace_id"]).llm_calls.get()
+    assert call.price_source == "genai-prices"
+    # 1000 input tokens at $3/M and 200 output tokens at $15/M.
+    assert call.cost_usd == Decimal("0.006000")
 
 
 @override_settings(AGENTIC_DJANGO=PARSE_WITH_DEFAULT)
