@@ -1,0 +1,82 @@
+-- wrk script of benchmarks/concurrency.py: POST one intent per request, and end cleanly.
+--
+-- Arguments (after `--`): warm-up seconds, measured seconds. Each connection sends
+-- requests back to back; once warm-up + measured seconds have passed it sends no new
+-- one (delay() parks it), so the requests still in flight finish during the drain
+-- that wrk's -d allows (a thread stops as soon as none of its requests is in flight).
+-- Nothing is abandoned half-way, which makes "every request left exactly one trace" an
+-- exact check: sent == answered == traces.
+-- Throughput counts only the responses completed inside the measured window.
+
+local ffi = require("ffi")
+ffi.cdef [[
+typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
+int clock_gettime(int clk_id, bench_timespec *tp);
+]]
+local CLOCK_MONOTONIC = 1
+local now_ts = ffi.new("bench_timespec")
+local function now()
+  ffi.C.clock_gettime(CLOCK_MONOTONIC, now_ts)
+  return tonumber(now_ts.tv_sec) + tonumber(now_ts.tv_nsec) / 1e9
+end
+
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"intent": "show the status of the benchmark"}'
+
+local threads = {}
+
+function setup(thread)
+  table.insert(threads, thread)
+end
+
+local window_start, window_end
+sent, answered, in_window, non_2xx = 0, 0, 0, 0
+
+function init(args)
+  local started = now()
+  window_start = started + tonumber(args[1] or "0")
+  window_end = window_start + tonumber(args[2] or "10")
+end
+
+-- Called before every request a connection sends (request() is not used to count:
+-- wrk calls it once more on the first thread, to check the script).
+function delay()
+  if now() >= window_end then
+    return 3600 * 1000 -- parked until the thread stops or wrk's -d ends the run
+  end
+  sent = sent + 1
+  return 0
+end
+
+function response(status, headers, body)
+  answered = answered + 1
+  if status < 200 or status > 299 then
+    non_2xx = non_2xx + 1
+  end
+  local t = now()
+  if t >= window_start and t < window_end then
+    in_window = in_window + 1
+  elseif t >= window_end and sent == answered then
+    wrk.thread:stop()
+  end
+end
+
+function done(summary, latency, requests)
+  local totals = { sent = 0, answered = 0, in_window = 0, non_2xx = 0 }
+  for _, thread in ipairs(threads) do
+    for key, _ in pairs(totals) do
+      totals[key] = totals[key] + thread:get(key)
+    end
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"sent": %d, "answered": %d, "in_window": %d, "non_2xx": %d, ' ..
+    '"wrk_requests": %d, "duration_us": %d, "errors": {"connect": %d, "read": %d, ' ..
+    '"write": %d, "status": %d, "timeout": %d}, "latency_us": {"mean": %.1f, ' ..
+    '"p50": %d, "p90": %d, "p99": %d, "max": %d}}\n',
+    totals.sent, totals.answered, totals.in_window, totals.non_2xx,
+    summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,
+    latency.mean, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency.max))
+end
