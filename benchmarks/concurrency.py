@@ -232,14 +232,18 @@ def count_traces(database_url: str) -> int:
 def wrk(url: str, connections: int, args: argparse.Namespace) -> dict[str, Any]:
     """One bounded wrk run with ``concbench/load.lua``; returns its JSON summary."""
     budget = math.ceil(args.warmup + args.duration + args.drain)
+    threads = min(2, connections)
+    marker = Path(tempfile.mkdtemp(prefix="agentic-wrk-")) / "threads-done"
     command = [
-        args.wrk, "-t", str(min(2, connections)), "-c", str(connections), "-d", f"{budget}s",
+        args.wrk, "-t", str(threads), "-c", str(connections), "-d", f"{budget}s",
         "--timeout", f"{math.ceil(args.drain)}s", "-s", str(BENCH / "concbench" / "load.lua"),
-        url, "--", str(args.warmup), str(args.duration),
+        url, "--", str(args.warmup), str(args.duration), str(marker), str(threads),
     ]  # fmt: skip
     done = subprocess.run(
         command, capture_output=True, text=True, preexec_fn=raise_nofile, timeout=budget + 60
     )
+    marker.unlink(missing_ok=True)
+    marker.parent.rmdir()
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}{done.stderr}")

@@ -1,9 +1,12 @@
 -- wrk script of benchmarks/concurrency.py: POST one intent per request, and end cleanly.
 --
--- Arguments (after `--`): warm-up seconds, measured seconds. Each connection sends
+-- Arguments (after `--`): warm-up seconds, measured seconds, a marker file path, wrk's
+-- thread count. Each connection sends
 -- requests back to back; once warm-up + measured seconds have passed it sends no new
 -- one (delay() parks it), so the requests still in flight finish during the drain
--- that wrk's -d allows (a thread stops as soon as none of its requests is in flight).
+-- that wrk's -d allows. A thread stops as soon as none of its requests is in flight;
+-- the last one to stop interrupts wrk's main thread (which otherwise sleeps for all
+-- of -d), so a run lasts as long as its requests, bounded by -d.
 -- Nothing is abandoned half-way, which makes "every request left exactly one trace" an
 -- exact check: sent == answered == traces.
 -- Throughput counts only the responses completed inside the measured window.
@@ -12,7 +15,16 @@ local ffi = require("ffi")
 ffi.cdef [[
 typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
 int clock_gettime(int clk_id, bench_timespec *tp);
+int open(const char *path, int flags, int mode);
+long write(int fd, const char *buf, unsigned long count);
+long lseek(int fd, long offset, int whence);
+int close(int fd);
+int getpid(void);
+long syscall(long number, ...);
 ]]
+-- Linux x86-64 values.
+local O_WRONLY, O_APPEND, O_CREAT, SEEK_END = 1, 0x400, 0x40, 2
+local SYS_TGKILL, SIGINT = 234, 2
 local CLOCK_MONOTONIC = 1
 local now_ts = ffi.new("bench_timespec")
 local function now()
@@ -30,13 +42,35 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local window_start, window_end
+local window_start, window_end, marker, thread_count
+local stopped = false
 sent, answered, in_window, non_2xx = 0, 0, 0, 0
 
 function init(args)
   local started = now()
   window_start = started + tonumber(args[1] or "0")
   window_end = window_start + tonumber(args[2] or "10")
+  marker = args[3]
+  thread_count = tonumber(args[4] or "1")
+end
+
+-- Record that this thread is done; the last one wakes wrk's main thread with SIGINT
+-- (wrk treats it as the end of the run and prints its summary).
+local function finish_thread()
+  stopped = true
+  if marker then
+    local fd = ffi.C.open(marker, O_WRONLY + O_APPEND + O_CREAT, 420)
+    if fd >= 0 then
+      ffi.C.write(fd, "x", 1)
+      local size = ffi.C.lseek(fd, 0, SEEK_END)
+      ffi.C.close(fd)
+      if size >= thread_count then
+        local pid = ffi.C.getpid()
+        ffi.C.syscall(SYS_TGKILL, ffi.cast("long", pid), ffi.cast("long", pid), ffi.cast("long", SIGINT))
+      end
+    end
+  end
+  wrk.thread:stop()
 end
 
 -- Called before every request a connection sends (request() is not used to count:
@@ -57,8 +91,8 @@ function response(status, headers, body)
   local t = now()
   if t >= window_start and t < window_end then
     in_window = in_window + 1
-  elseif t >= window_end and sent == answered then
-    wrk.thread:stop()
+  elseif t >= window_end and sent == answered and not stopped then
+    finish_thread()
   end
 end
 
