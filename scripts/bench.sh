@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# Run every benchmark in benchmarks/ with the virtualenv's python (`make bench` puts it on
-# PATH). Each prints its table and writes JSON under benchmarks/results/.
+# Run the benchmarks in benchmarks/ with the virtualenv's python (`make bench` puts it on
+# PATH). Each prints its table and writes JSON (under benchmarks/results/ or var/bench/).
+#   scripts/bench.sh                     every benchmarks/*.py, with no arguments
+#   scripts/bench.sh NAME [ARGS...]      only benchmarks/NAME.py, with ARGS
+#                                        (e.g. scripts/bench.sh concurrency --quick)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+if [ $# -gt 0 ] && [ -f "benchmarks/$1.py" ]; then
+  bench="benchmarks/$1.py"
+  shift
+  exec python "$bench" "$@"
+fi
 
 status=0
 for bench in benchmarks/*.py; do

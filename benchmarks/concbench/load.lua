@@ -1,10 +1,10 @@
 -- wrk script of benchmarks/concurrency.py: POST one intent per request, and end cleanly.
 --
 -- Arguments (after `--`): warm-up seconds, measured seconds, a marker file path, wrk's
--- thread count. Each connection sends
--- requests back to back; once warm-up + measured seconds have passed it sends no new
--- one (delay() parks it), so the requests still in flight finish during the drain
--- that wrk's -d allows. A thread stops as soon as none of its requests is in flight;
+-- thread count. Each connection sends requests back to back. The measured window opens
+-- warm-up seconds after the thread's first answer; once it closes a connection sends
+-- no new request (delay() parks it), so the requests still in flight finish during
+-- the drain that wrk's -d allows. A thread stops as soon as none of its requests is in flight;
 -- the last one to stop interrupts wrk's main thread (which otherwise sleeps for all
 -- of -d), so a run lasts as long as its requests, bounded by -d.
 -- Nothing is abandoned half-way, which makes "every request left exactly one trace" an
@@ -42,14 +42,13 @@ function setup(thread)
   table.insert(threads, thread)
 end
 
-local window_start, window_end, marker, thread_count
+local warmup, duration, window_start, window_end, marker, thread_count
 local stopped = false
 sent, answered, in_window, non_2xx = 0, 0, 0, 0
 
 function init(args)
-  local started = now()
-  window_start = started + tonumber(args[1] or "0")
-  window_end = window_start + tonumber(args[2] or "10")
+  warmup = tonumber(args[1] or "0")
+  duration = tonumber(args[2] or "10")
   marker = args[3]
   thread_count = tonumber(args[4] or "1")
 end
@@ -76,7 +75,7 @@ end
 -- Called before every request a connection sends (request() is not used to count:
 -- wrk calls it once more on the first thread, to check the script).
 function delay()
-  if now() >= window_end then
+  if window_end and now() >= window_end then
     return 3600 * 1000 -- parked until the thread stops or wrk's -d ends the run
   end
   sent = sent + 1
@@ -89,6 +88,12 @@ function response(status, headers, body)
     non_2xx = non_2xx + 1
   end
   local t = now()
+  if not window_start then
+    -- The window opens `warmup` seconds after the first answer, so that a server
+    -- slower than the warm-up is still measured once its pipeline is full.
+    window_start = t + warmup
+    window_end = window_start + duration
+  end
   if t >= window_start and t < window_end then
     in_window = in_window + 1
   elseif t >= window_end and sent == answered and not stopped then
