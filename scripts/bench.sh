@@ -6,11 +6,14 @@
 #                                        (e.g. scripts/bench.sh concurrency --quick)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The project's virtualenv when there is one (make puts it on PATH too).
+python() { if [ -x .venv/bin/python ]; then .venv/bin/python "$@"; else command python "$@"; fi; }
 
 if [ $# -gt 0 ] && [ -f "benchmarks/$1.py" ]; then
   bench="benchmarks/$1.py"
   shift
-  exec python "$bench" "$@"
+  python "$bench" "$@"
+  exit
 fi
 
 status=0

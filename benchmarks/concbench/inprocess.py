@@ -104,13 +104,15 @@ def main() -> int:
 
     from agentic_django.models import ExecutionTrace, LLMCall
 
-    application = get_asgi_application()
-    totals = asyncio.run(measure(application, args))
-
     def counts() -> tuple[int, int]:
         return ExecutionTrace.objects.count(), LLMCall.objects.count()
 
+    # Rows written by this run only: the database is kept between repetitions.
+    traces_before, calls_before = asyncio.run(sync_to_async(counts)())
+    application = get_asgi_application()
+    totals = asyncio.run(measure(application, args))
     traces, calls = asyncio.run(sync_to_async(counts)())
+    traces, calls = traces - traces_before, calls - calls_before
     agent_requests = (args.warmup + args.batches) * args.concurrency
     result = {
         "concurrency": args.concurrency,
