@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 DEMO_STAMP := $(VENV)/.demo-stamp
 PURE_LAYERS := $(wildcard agentic_django/core agentic_django/llm agentic_django/harness agentic_django/runtime agentic_django/streaming)
 
-.PHONY: install demo test lint unit integration bench clean
+.PHONY: install demo test lint unit integration bench bench-concurrency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: lint unit integration
 
 bench: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/bench.sh
+
+# benchmarks/concurrency.py alone; options through ARGS, e.g. make bench-concurrency ARGS=--quick
+bench-concurrency: $(STAMP)
+	PATH="$(CURDIR)/$(BIN):$$PATH" scripts/bench.sh concurrency $(ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
