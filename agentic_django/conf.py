@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_TTL_SECONDS": 30 * 60,
     "MAX_INTENT_CHARS": 4000,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # Results (and JSON request bodies) nested deeper, or larger, are refused with a code.
+    "MAX_RESULT_DEPTH": 64,
+    "MAX_RESULT_CHARS": 5 * 1024 * 1024,
     # "inline": AgentTasks run in process after the response, and approved actions
     # run in the request that approved them. "celery": both go to Celery workers.
     "TASK_RUNNER": "inline",
