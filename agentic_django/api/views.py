@@ -9,7 +9,7 @@ from adrf.views import APIView
 from django.http import HttpResponseBase
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,12 +21,15 @@ from ..services import health, pipeline, runs
 from ..services.capabilities import describe_endpoints
 from .errors import PayloadTooLarge, agent_exception_handler
 from .openapi import build_openapi_document
+from .parsers import BoundedJSONParser
 from .policies import AgentPolicyMixin
 from .serializers import IntentRequestSerializer
 
 
 class AgentAPIView(AgentPolicyMixin, APIView):
     """Base view: agent error shape and settings-driven DRF policies."""
+
+    parser_classes = [BoundedJSONParser]
 
     def get_exception_handler(self) -> Any:
         return agent_exception_handler
@@ -35,7 +38,7 @@ class AgentAPIView(AgentPolicyMixin, APIView):
 class EndpointView(AgentAPIView):
     """``POST /agents/<name>/``: run an intent through one agent endpoint."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser]
     site = agents
 
     @property

@@ -25,7 +25,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework import exceptions
 
 from ..api.errors import error_body, first_message
+from ..conf import agentic_settings
 from ..core.exceptions import AgenticError
+from ..core.storable import TooDeep, loads_bounded
 from ..models import ApprovalRequest
 from ..registry import AgentEndpointDef, NotRegistered, agents
 from ..services import runs
@@ -93,8 +95,13 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error("invalid_message", "The message is too large.")
             return
         try:
-            message = json.loads(text_data)
-        except json.JSONDecodeError:
+            message = loads_bounded(
+                text_data, max_depth=agentic_settings.MAX_RESULT_DEPTH, parse_constant=_refuse
+            )
+        except TooDeep as exc:
+            await self.send_error("invalid_message", str(exc))
+            return
+        except ValueError:
             await self.send_error("invalid_message", "The message is not valid JSON.")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -200,3 +207,8 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
         if message is not None and isinstance(message.get("type"), str):
             body["in_reply_to"] = message["type"]
         await self.send(text_data=json.dumps(body))
+
+
+def _refuse(name: str) -> Any:
+    # NaN and Infinity are not JSON; the HTTP API refuses them too.
+    raise ValueError(f"{name} is not valid JSON")

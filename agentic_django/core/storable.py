@@ -17,6 +17,7 @@ storage or a response goes through this module first, in one of two modes:
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -213,3 +214,42 @@ class _Walker:
             path,
             clean_text(f"[{type(value).__name__}]"),
         )
+
+
+class TooDeep(ValueError):
+    """JSON text nests deeper than allowed (a ``ValueError``, like a JSON syntax error)."""
+
+
+def exceeds_depth(value: Any, max_depth: int) -> bool:
+    """Whether ``value`` (parsed JSON) nests deeper than ``max_depth`` containers.
+
+    Iterative, so no nesting exhausts the interpreter's recursion limit.
+    """
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth >= max_depth:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def loads_bounded(text: str | bytes, *, max_depth: int = DEFAULT_MAX_DEPTH, **options: Any) -> Any:
+    """``json.loads`` that refuses, with :class:`TooDeep`, text nested beyond ``max_depth``.
+
+    Plain ``json.loads`` raises ``RecursionError`` (not a ``ValueError``) on deep
+    enough text, which callers that handle bad JSON do not expect.
+    """
+    try:
+        value = json.loads(text, **options)
+    except RecursionError:
+        raise TooDeep(f"The JSON nests deeper than {max_depth} levels.") from None
+    if exceeds_depth(value, max_depth):
+        raise TooDeep(f"The JSON nests deeper than {max_depth} levels.")
+    return value
