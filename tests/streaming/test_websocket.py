@@ -277,12 +277,48 @@ async def test_an_origin_that_is_not_a_web_site_is_refused(open_socket, origin):
 
 
 @override_settings(ALLOWED_HOSTS=["testserver"])
-@pytest.mark.parametrize("origin", [b"http://testserver", b"https://testserver:8443"])
-async def test_the_sites_own_origin_is_accepted(open_socket, origin, session_cookie):
-    headers = [(b"origin", origin), (b"cookie", session_cookie.encode())]
+async def test_the_sites_own_origin_is_accepted(open_socket, session_cookie):
+    headers = [
+        (b"origin", b"http://testserver"),
+        (b"host", b"testserver"),
+        (b"cookie", session_cookie.encode()),
+    ]
     socket = await connected(open_socket, "chatty", headers)
     _, events = await run_to_end(socket, "give 1")
     assert events[-1]["result"] == {"parts": 1}
+
+
+@override_settings(ALLOWED_HOSTS=["testserver"])
+@pytest.mark.parametrize(
+    "origin", [b"http://testserver:8080", b"https://testserver", b"https://testserver:8443"]
+)
+async def test_another_port_or_scheme_of_the_same_host_is_refused(
+    open_socket, origin, session_cookie
+):
+    # Django's CSRF rule: scheme, host and port make the origin (a page on another
+    # port of the same host once approved a refund with a customer's cookie).
+    headers = [(b"origin", origin), (b"host", b"testserver"), (b"cookie", session_cookie.encode())]
+    _, ok, code = await open_socket("chatty", headers)
+    assert (ok, code) == (False, 4403)
+
+
+@override_settings(
+    ALLOWED_HOSTS=["testserver"], SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")
+)
+async def test_the_https_origin_is_the_sites_own_behind_a_tls_proxy(open_socket):
+    headers = [
+        (b"origin", b"https://testserver"),
+        (b"host", b"testserver"),
+        (b"x-forwarded-proto", b"https"),
+    ]
+    await connected(open_socket, "chatty", headers)
+
+
+@override_settings(ALLOWED_HOSTS=["testserver"], CSRF_TRUSTED_ORIGINS=["https://*.example.com"])
+async def test_a_csrf_trusted_wildcard_origin_admits_subdomains_on_its_scheme(open_socket):
+    await connected(open_socket, "chatty", [(b"origin", b"https://app.example.com")])
+    _, ok, _ = await open_socket("chatty", [(b"origin", b"http://app.example.com")])
+    assert not ok
 
 
 @override_settings(ALLOWED_HOSTS=["testserver"], CSRF_TRUSTED_ORIGINS=["https://app.example"])
@@ -298,7 +334,7 @@ async def test_a_wildcard_in_allowed_hosts_does_not_admit_foreign_origins(
     foreign = [(b"origin", b"http://evil.example"), (b"host", b"shop.example"), cookie]
     _, ok, code = await open_socket("chatty", foreign)
     assert (ok, code) == (False, 4403)
-    same_site = [(b"origin", b"https://shop.example"), (b"host", b"shop.example"), cookie]
+    same_site = [(b"origin", b"http://shop.example"), (b"host", b"shop.example"), cookie]
     await connected(open_socket, "chatty", same_site)
 
 
