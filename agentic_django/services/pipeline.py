@@ -29,6 +29,7 @@ from ..core.exceptions import (
     AgenticError,
     ApprovalRequired,
     BudgetExceeded,
+    LLMProviderError,
     PolicyViolation,
     ResponseValidationError,
     http_status_for,
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("agentic_django.pipeline")
 
 GENERIC_ERROR = "Internal server error"
+PROVIDER_ERROR = "The language model provider returned an error."
 
 
 @dataclass
@@ -369,6 +371,9 @@ def failure_response(exc: BaseException, record: TraceRecord) -> AgentResponse:
     """The response for an exception that stopped a request (logged when unexpected)."""
     if isinstance(exc, ApprovalPending):
         record.pending_approval = exc.pending
+    if isinstance(exc, LLMProviderError):
+        # The provider's own words (quotas, ids) stay on the trace, scrubbed.
+        return _error_response(exc, PROVIDER_ERROR)
     if isinstance(exc, AgenticError):
         return _error_response(exc, str(exc) or exc.code)
     logger.exception(
@@ -472,7 +477,9 @@ def _record_outcome(
     if exc is not None:
         record.status = _status_for_error(exc)
         record.error = f"{exc}" if str(exc) else type(exc).__name__
-        if exc.__cause__ is not None:
+        # A provider SDK's exception can quote the request's credentials: its scrubbed
+        # message above is what is kept.
+        if exc.__cause__ is not None and not isinstance(exc, LLMProviderError):
             record.error += f"\ncaused by {exc.__cause__!r}"
         record.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
         if isinstance(exc, PolicyViolation) and "evaluation" not in exc.details:
