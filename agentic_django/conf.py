@@ -81,6 +81,8 @@ DEFAULTS: dict[str, Any] = {
     # How long each check of the health endpoint (database, channel layer, broker,
     # sandbox) may take; they run at once, so this bounds the whole report.
     "HEALTH_TIMEOUT_SECONDS": 2,
+    # "staff": anonymous callers of /agents/health/ get the status only; "public": details too.
+    "HEALTH_DETAILS": "staff",
     # 0: the pipeline's ORM work runs in Django's per-request thread (a new DB
     # connection per request under ASGI). N > 0: on a shared pool of N threads
     # whose connections persist for CONN_MAX_AGE.

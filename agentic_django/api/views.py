@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from adrf.views import APIView
+from asgiref.sync import sync_to_async
 from django.http import HttpResponseBase
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
@@ -153,20 +154,38 @@ class CapabilitiesView(AgentAPIView):
 
 
 class HealthView(AgentAPIView):
-    """``GET /agents/health/``: liveness plus the state of the services agents need."""
+    """``GET /agents/health/``: liveness plus the state of the services agents need.
 
-    authentication_classes: list[type] = []
-
-    def get_authenticators(self) -> list[Any]:
-        return []
+    Anyone may ask whether the service is up; which backends run and how the
+    sandbox is isolated is for staff (or everyone with ``HEALTH_DETAILS="public"``).
+    """
 
     def get_permissions(self) -> list[Any]:
         return [AllowAny()]
 
+    def get_throttles(self) -> list[Any]:
+        return []
+
+    def perform_authentication(self, request: Request) -> None:
+        """Authenticate lazily: a liveness probe with a bad token still gets its status."""
+
     async def get(self, request: Request) -> Response:
         report = await health.check()
         code = status.HTTP_200_OK if report["status"] == "ok" else 503
+        if not await sync_to_async(_sees_health_details)(request):
+            report = {"status": report["status"]}
         return Response(report, status=code)
+
+
+def _sees_health_details(request: Request) -> bool:
+    if agentic_settings.HEALTH_DETAILS == "public":
+        return True
+    try:
+        user = request.user
+    except exceptions.AuthenticationFailed:
+        # A bad token on a liveness probe: answer the status, not a 401.
+        return False
+    return bool(getattr(user, "is_staff", False))
 
 
 class OpenAPIView(AgentAPIView):

@@ -51,21 +51,24 @@ def test_capabilities_name_the_engine_and_the_tools_an_agent_may_call(client):
     ]
 
 
-def test_health_reports_the_database(client):
-    response = client.get("/agents/health/")
+def test_health_reports_the_database(admin_client):
+    response = admin_client.get("/agents/health/")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] is True
 
 
-def test_health_is_503_when_the_database_is_down(client, monkeypatch):
+def test_health_is_503_when_the_database_is_down(admin_client, client, monkeypatch):
     from agentic_django.services import health
 
     monkeypatch.setattr(health, "_database_ok", lambda: (False, "OperationalError"))
-    response = client.get("/agents/health/")
+    response = admin_client.get("/agents/health/")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == {"ok": False, "detail": "OperationalError"}
+    # Anonymous monitors still learn that it is down.
+    response = client.get("/agents/health/")
+    assert (response.status_code, response.json()) == (503, {"status": "degraded"})
 
 
 def test_openapi_document_is_valid_and_typed(client):
