@@ -475,14 +475,22 @@ async def test_staff_may_follow_anyones_run(open_socket, token, django_user_mode
     owner = await connected(open_socket, "chatty", auth(token))
     run_id, _ = await run_to_end(owner, "give 2")
 
-    def make_staff() -> str:
-        staff = django_user_model.objects.create_user("dave", password="pw", is_staff=True)
+    def make_staff(name: str, *codenames: str) -> str:
+        staff = django_user_model.objects.create_user(name, password="pw", is_staff=True)
+        staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
         return Token.objects.create(user=staff).key
 
-    staff_socket = await connected(open_socket, "chatty", auth(await sync_to_async(make_staff)()))
+    staff_socket = await connected(
+        open_socket, "chatty", auth(await sync_to_async(make_staff)("dave", "view_agentrun"))
+    )
     await staff_socket.send_json_to({"type": "subscribe", "run_id": run_id, "since": 1})
     replay = events_of(await collect(staff_socket, ended(run_id)), run_id)
     assert [event["seq"] for event in replay] == [2]
+
+    # Being staff is not enough: reading others' runs takes view_agentrun.
+    plain = await connected(open_socket, "chatty", auth(await sync_to_async(make_staff)("sam")))
+    await plain.send_json_to({"type": "subscribe", "run_id": run_id})
+    assert (await error_reply(plain))["code"] == "not_found"
 
 
 # --- decisions -----------------------------------------------------------------------------
