@@ -99,9 +99,11 @@ def test_openapi_describes_the_approvals_api(client):
     decide = document["paths"]["/agents/approvals/{request_id}/decision/"]["post"]
     body = decide["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["decision"]["enum"] == ["approve", "reject"]
-    assert set(decide["responses"]) == {"200", "403", "404", "409"}
+    # Every status the route answers is declared (400 and 401 were missing).
+    assert set(decide["responses"]) == {"200", "400", "401", "403", "404", "409"}
     listing = document["paths"]["/agents/approvals/"]["get"]
-    assert [p["name"] for p in listing["parameters"]] == ["status", "endpoint", "offset"]
+    assert [p["name"] for p in listing["parameters"]] == ["status", "endpoint", "limit", "offset"]
+    assert set(listing["responses"]) == {"200", "400", "401", "403"}
     statuses = document["components"]["schemas"]["ApprovalRequest"]["properties"]["status"]
     assert "expired" in statuses["enum"]
 
@@ -151,3 +153,13 @@ def test_openapi_hoists_nested_models_into_components(client):
     assert document["components"]["schemas"]["Basket"]["properties"]["lines"]["items"] == {
         "$ref": "#/components/schemas/Line"
     }
+
+
+def test_openapi_declares_how_callers_authenticate(client):
+    document = client.get("/agents/openapi.json").json()
+    validate(document)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["session"] == {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+    assert schemes["token"]["in"] == "header" and schemes["token"]["name"] == "Authorization"
+    assert document["security"] == [{"session": []}, {"token": []}]
+    assert document["paths"]["/agents/health/"]["get"]["security"] == []
