@@ -117,6 +117,8 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
                 "unknown_type", f"Unknown message type {message['type']!r}.", message
             )
             return
+        if not await self.reauthorize():
+            return
         try:
             await handler(message)
         except exceptions.APIException as exc:
@@ -124,6 +126,27 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error(code, first_message(exc.detail), message)
         except AgenticError as exc:
             await self.send_error(exc.code, str(exc) or exc.code, message)
+
+    async def reauthorize(self) -> bool:
+        """Authenticate again before each action: a deleted token, a deactivated user or
+        an ended session stops the socket at its next message, not at its next connect."""
+        assert self.endpoint is not None
+        try:
+            self.request = await authorize(self.scope, endpoint=self.endpoint, throttle=False)
+        except exceptions.APIException as exc:
+            unauthenticated = isinstance(
+                exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed
+            )
+            await self.send_error(
+                "not_authenticated" if unauthenticated else "permission_denied",
+                "Your credentials are no longer valid."
+                if unauthenticated
+                else first_message(exc.detail),
+            )
+            await self.close(code=CLOSE_UNAUTHENTICATED if unauthenticated else CLOSE_FORBIDDEN)
+            return False
+        self.user = self.request.user
+        return True
 
     # --- messages ----------------------------------------------------------------------
 

@@ -239,6 +239,32 @@ async def test_a_token_opens_a_socket_to_a_private_endpoint(open_socket, token):
     assert events[-1]["result"] == {"ok": True}
 
 
+async def test_a_deleted_token_stops_an_open_socket_at_its_next_action(open_socket, token):
+    socket = await connected(open_socket, "chatty", auth(token))
+    await run_to_end(socket, "give 1")
+    await sync_to_async(Token.objects.filter(key=token).delete)()
+
+    await socket.send_json_to({"type": "intent", "intent": "give 1"})
+
+    assert (await error_reply(socket))["code"] == "not_authenticated"
+    assert (await socket.receive_output(timeout=TIMEOUT))["type"] == "websocket.close"
+    assert await sync_to_async(AgentRun.objects.count)() == 1
+
+
+async def test_a_deactivated_user_may_no_longer_decide_or_start_runs(
+    open_socket, session_cookie, user
+):
+    socket = await connected(open_socket, "private_stream", [(b"cookie", session_cookie.encode())])
+    user.is_active = False
+    await sync_to_async(user.save)()
+
+    await socket.send_json_to({"type": "decision", "approval_id": "x", "decision": "approve"})
+
+    assert (await error_reply(socket))["code"] == "not_authenticated"
+    close = await socket.receive_output(timeout=TIMEOUT)
+    assert close == {"type": "websocket.close", "code": 4401}
+
+
 async def test_anonymous_callers_of_a_private_endpoint_are_refused(open_socket):
     _, ok, code = await open_socket("private_stream")
     assert (ok, code) == (False, 4401)
