@@ -124,6 +124,8 @@ def shop(tmp_path_factory) -> Shop:
         "DATABASE_URL": f"sqlite:///{database}",
         "AGENTIC_LLM": "demo",
         "DEBUG": "false",
+        # The suite sends many requests per user; throttling has its own test.
+        "LLM_THROTTLE_RATE": "10000/minute",
         "CELERY_BROKER_URL": "filesystem://",
         "CELERY_BROKER_FOLDER": str(workdir / "broker"),
     }
