@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from ..conf import agentic_settings
 from ..models import ApprovalStatus
-from .openapi_streams import stream_paths
+from .openapi_streams import ID_SCHEMA, stream_paths
 from .pagination import StrictLimitOffsetPagination
 
 if TYPE_CHECKING:
@@ -99,12 +99,7 @@ APPROVAL_SCHEMA: dict[str, Any] = {
 def _approval_paths(base_path: str) -> dict[str, Any]:
     """The approvals API: list, read, decide."""
     approval = {"$ref": REF.format(model="ApprovalRequest")}
-    request_id = {
-        "name": "request_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-    }
+    request_id = {"name": "request_id", "in": "path", "required": True, "schema": ID_SCHEMA}
     return {
         f"{base_path}/approvals/": {
             "get": {

@@ -135,7 +135,7 @@ def test_openapi_describes_the_streaming_routes(client):
         "transport",
     ]
     resume = paths["/agents/runs/{run_id}/resume/"]["post"]
-    assert set(resume["responses"]) == {"200", "400", "403", "404", "409"}
+    assert set(resume["responses"]) == {"200", "400", "401", "403", "404", "409"}
     assert "/agents/approvals/{request_id}/events/" in paths
 
 
