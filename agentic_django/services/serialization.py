@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from dataclasses import replace
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
@@ -27,9 +29,14 @@ def to_jsonable(value: Any) -> Any:
     return check_storable(value, limits=limits(), default=_encode)
 
 
-def to_storable(value: Any) -> Any:
-    """``value`` as plain JSON data for the audit trail; never fails (bad parts replaced)."""
-    return coerce_storable(value, limits=limits(), default=_encode)
+def to_storable(value: Any, *, bounded: bool = True) -> Any:
+    """``value`` as plain JSON data for the audit trail; never fails (bad parts replaced).
+
+    ``bounded=False`` keeps values of any size (an action awaiting approval must run
+    with all of its data), still replacing what cannot be stored.
+    """
+    chosen = limits() if bounded else replace(limits(), max_chars=sys.maxsize)
+    return coerce_storable(value, limits=chosen, default=_encode)
 
 
 _django_encoder = DjangoJSONEncoder()

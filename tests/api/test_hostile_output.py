@@ -154,3 +154,30 @@ def test_when_the_full_record_cannot_be_written_a_minimal_one_keeps_the_calls(
     assert trace.session is None
     assert LLMCall.objects.filter(trace=trace).count() == 1
     assert trace.input_tokens == LLMCall.objects.get().input_tokens
+
+
+def test_a_hostile_argument_to_a_tool_awaiting_approval_is_stored_for_review(
+    client, site, mock_llm
+):
+    from agentic_django.models import ApprovalRequest
+    from agentic_django.runtime import tool
+
+    @tool(requires_approval=True)
+    async def refund(order_id: int, amount: float) -> dict:
+        """Refund part of an order."""
+        return {"refunded": amount}
+
+    @site.agent_endpoint("refunds", tools=[refund])
+    async def handler(intent, context):
+        return None
+
+    mock_llm.add_tool_call_response(
+        ToolCall(id="c1", name="refund", arguments={"order_id": 7, "amount": float("nan")})
+    )
+    response = post(client, "refunds", {"intent": "refund order 7"})
+    assert response.status_code == 202, response.content
+    [request] = ApprovalRequest.objects.all()
+    # The reviewer sees the value the model sent, as text; the trace is there too.
+    assert "nan" in json.dumps(request.action)
+    assert ExecutionTrace.objects.get().status == "pending_approval"
+    assert LLMCall.objects.count() == 1
