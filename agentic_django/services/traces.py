@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection, transaction
 
 from ..conf import agentic_settings
 from ..models import AgentRun, ExecutionTrace, LLMCall, SessionTurn, TraceStatus
@@ -110,7 +110,7 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
         call.error = to_storable(call.error)
     try:
         return _record_everything(record, session, user)
-    except DatabaseError as exc:
+    except Exception as exc:  # a database error, or a value a field refused to encode
         logger.exception("Recording trace %s failed; writing a minimal record", record.trace_id)
         return _record_minimal(record, user, exc)
 
