@@ -51,6 +51,9 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_TTL_SECONDS": 30 * 60,
     "MAX_INTENT_CHARS": 4000,
     "MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # Results (and JSON request bodies) nested deeper, or larger, are refused with a code.
+    "MAX_RESULT_DEPTH": 64,
+    "MAX_RESULT_CHARS": 5 * 1024 * 1024,
     # "inline": AgentTasks run in process after the response, and approved actions
     # run in the request that approved them. "celery": both go to Celery workers.
     "TASK_RUNNER": "inline",
@@ -82,6 +85,8 @@ DEFAULTS: dict[str, Any] = {
     # How long each check of the health endpoint (database, channel layer, broker,
     # sandbox) may take; they run at once, so this bounds the whole report.
     "HEALTH_TIMEOUT_SECONDS": 2,
+    # "staff": anonymous callers of /agents/health/ get the status only; "public": details too.
+    "HEALTH_DETAILS": "staff",
     # 0: the pipeline's ORM work runs in Django's per-request thread (a new DB
     # connection per request under ASGI). N > 0: on a shared pool of N threads
     # whose connections persist for CONN_MAX_AGE.

@@ -29,9 +29,43 @@ from django.utils import timezone
 from agentic_django.core.exceptions import PermissionDenied, ToolError
 from agentic_django.runtime.tools import ToolContext
 
-#: Field names (the last segment of a path) refused unless ``allow_sensitive=True``:
-#: even filtering on them (``password__startswith``) leaks their content.
-SENSITIVE_FIELD_NAMES: Final = frozenset({"password", "token", "secret", "api_key", "key"})
+#: Field names refused unless ``allow_sensitive=True`` — checked on every field a path
+#: passes through and on the column it finally reads (``auth_token`` on a user reads the
+#: token's ``key``): even filtering on them (``password__startswith``) leaks their content.
+SENSITIVE_FIELD_PATTERN: Final = re.compile(
+    r"(^|_)(password|passwd|pwd|secret|token|tokens|key|keys|hash|salt|otp|totp"
+    r"|credential|credentials|session_data|private)($|_)",
+    re.IGNORECASE,
+)
+#: Models refused as the tool's model or anywhere along a path, unless
+#: ``allow_sensitive=True``: credentials, sessions and permissions.
+SENSITIVE_MODELS: Final = frozenset(
+    {
+        "authtoken.token",
+        "authtoken.tokenproxy",
+        "sessions.session",
+        "auth.permission",
+        "admin.logentry",
+        "otp_static.statictoken",
+        "otp_totp.totpdevice",
+    }
+)
+_SENSITIVE_MODEL_NAME: Final = re.compile(r"token|secret|credential|apikey|api_key", re.I)
+
+
+def is_sensitive_model(model: type[models.Model]) -> bool:
+    """A model holding credentials, sessions or permissions (see ``SENSITIVE_MODELS``)."""
+    meta = model._meta
+    return meta.label_lower in SENSITIVE_MODELS or bool(
+        _SENSITIVE_MODEL_NAME.search(meta.model_name or "")
+    )
+
+
+def _sensitive(field: Any) -> bool:
+    name = getattr(field, "name", "") or ""
+    return bool(SENSITIVE_FIELD_PATTERN.search(name))
+
+
 #: Lookups a tool may offer. ``regex`` is left out: a pattern from the model could be
 #: catastrophically slow, and plain comparisons cover what an agent needs.
 SUPPORTED_LOOKUPS: Final = frozenset(
@@ -135,6 +169,7 @@ def _resolve(model: type[models.Model], path: str, *, allow_sensitive: bool) -> 
     current: Any = model
     field: Any = None
     many_valued = False
+    visited: list[Any] = []
     for segment in path.split("__"):
         if current is None:
             raise ImproperlyConfigured(f"{path!r}: {field.name!r} is not a relation")
@@ -144,16 +179,23 @@ def _resolve(model: type[models.Model], path: str, *, allow_sensitive: bool) -> 
             raise ImproperlyConfigured(
                 f"{path!r}: {current.__name__} has no field {segment!r}"
             ) from None
+        visited.append(field)
         many_valued = many_valued or bool(field.many_to_many or field.one_to_many)
         current = field.related_model if field.is_relation else None
-    if segment.lower() in SENSITIVE_FIELD_NAMES and not allow_sensitive:
-        raise ImproperlyConfigured(
-            f"{path!r} names a sensitive field; pass allow_sensitive=True to expose it anyway"
-        )
+        if current is not None and not allow_sensitive and is_sensitive_model(current):
+            raise ImproperlyConfigured(
+                f"{path!r} reaches the sensitive model {current._meta.label}; pass "
+                "allow_sensitive=True to expose it anyway"
+            )
     if field.is_relation:
         if current is None:  # a GenericForeignKey: no single table to join
             raise ImproperlyConfigured(f"{path!r} is a generic relation, which is not supported")
         field = field.target_field
+        visited.append(field)
+    if not allow_sensitive and any(_sensitive(step) for step in visited):
+        raise ImproperlyConfigured(
+            f"{path!r} names a sensitive field; pass allow_sensitive=True to expose it anyway"
+        )
     return field, many_valued
 
 
@@ -165,8 +207,11 @@ class QuerySetTool:
     caller. It must stay lazy: it runs inside the event loop. ``permission`` is checked
     with ``user.has_perm`` before every call and defaults to Django's view permission;
     ``None`` disables the check, so anonymous callers get through and the queryset
-    callable alone decides what they see. Fields named in ``SENSITIVE_FIELD_NAMES``
-    are refused unless ``allow_sensitive=True``.
+    callable alone decides what they see. Paths through a field matching
+    ``SENSITIVE_FIELD_PATTERN`` (any segment, and the column a relation finally
+    reads) or reaching a sensitive model (``SENSITIVE_MODELS``: tokens, sessions,
+    permissions), and tools over such a model, are refused unless
+    ``allow_sensitive=True``.
     """
 
     def __init__(
@@ -211,6 +256,11 @@ class QuerySetTool:
         if permission is DEFAULT_PERMISSION:
             permission = f"{meta.app_label}.view_{meta.model_name}"
         self.permission: str | None = permission
+        if not allow_sensitive and is_sensitive_model(model):
+            raise ImproperlyConfigured(
+                f"Tool {name!r}: {meta.label} holds credentials, sessions or permissions; "
+                "pass allow_sensitive=True to expose it anyway"
+            )
         try:
             self._fields = self._check_paths(fields, allow_sensitive, "field")
             self._orderings = self._check_paths(

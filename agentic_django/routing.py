@@ -20,7 +20,8 @@ from .consumers import (
 from .mcp import sdk_available
 
 _NAME = r"(?P<name>[A-Za-z0-9_][\w.-]*)"
-_ID = r"[A-Za-z0-9_-]{1,64}"
+# Any segment: an id that cannot exist gets the API's JSON 404, not the project's HTML one.
+_ID = r"[^/]+"
 
 
 def _root(prefix: str) -> str:

@@ -19,7 +19,9 @@ env = environ.Env()
 if (BASE_DIR / ".env").is_file():
     environ.Env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DEBUG", default=True)
+# Off unless asked for (DEBUG=true make demo): a copied demo must not show tracebacks,
+# settings and SQL to whoever reaches it.
+DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-only-secret-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 # Daphne does not serve static files; the ASGI app does it itself unless a web server does.
@@ -120,6 +122,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Every shop endpoint calls an LLM: a per-user budget of requests (shop/throttling.py).
+    "DEFAULT_THROTTLE_RATES": {"llm": env.str("LLM_THROTTLE_RATE", default="30/minute")},
 }
 
 # The LLM used to parse intents: a stand-in by default (no API key needed), or a real
@@ -134,6 +138,7 @@ LLM_CHOICE = env.str("AGENTIC_LLM", default="demo")
 
 AGENTIC_DJANGO = {
     "LLM_BACKENDS": {"default": LLM_CHOICES[LLM_CHOICE]},
+    "DEFAULT_THROTTLE_CLASSES": ["example_project.shop.throttling.LLMUserRateThrottle"],
     "INTENT_PARSER_LLM": "default",
     "SESSION_TTL_SECONDS": env.int("AGENTIC_SESSION_TTL_SECONDS", default=30 * 60),
     # Background tasks and approved actions go to Celery workers ("inline" runs them

@@ -132,4 +132,14 @@ celery -A example_project worker -B --schedule var/celerybeat-schedule --concurr
 WORKER=$!
 trap 'kill "$WORKER" 2>/dev/null; wait "$WORKER" 2>/dev/null' EXIT INT TERM
 
-daphne -b "$HOST" -p "$PORT" example_project.asgi:application
+# Timeouts (docs/security.md, "Timeouts"): a response must start within the HTTP timeout
+# (longer than an approval may wait, so a stream paused on one survives), a socket must
+# finish its handshake in 5 s and answer pings; slow request bodies are the reverse
+# proxy's to cut off, daphne has no setting for them.
+daphne -b "$HOST" -p "$PORT" \
+  --http-timeout "${DAPHNE_HTTP_TIMEOUT:-3700}" \
+  --websocket_connect_timeout 5 \
+  --websocket_timeout "${DAPHNE_WEBSOCKET_TIMEOUT:-86400}" \
+  --ping-interval 20 --ping-timeout 30 \
+  --application-close-timeout 10 \
+  example_project.asgi:application

@@ -153,6 +153,10 @@ def test_a_custom_range_is_used(viewer_client):
         ({"period": "custom", "start": "2025-03-01"}, "Give both dates"),
         ({"start": "not-a-date", "end": "2025-03-01"}, "Enter a valid date"),
         ({"period": "forever"}, "Select a valid choice"),
+        # At the edges of what datetime holds: a form error, not an OverflowError.
+        ({"start": "9999-12-31", "end": "9999-12-31"}, "Dates must lie between"),
+        ({"start": "0001-01-01", "end": "0001-01-02"}, "Dates must lie between"),
+        ({"start": "99999-01-01", "end": "99999-01-02"}, "Enter a valid date"),
     ],
 )
 def test_a_bad_period_shows_form_errors_not_figures(viewer_client, query, message):

@@ -34,6 +34,16 @@ def test_non_positive_integers_are_reported():
     assert ids(agentic_checks.check_settings()).count(agentic_checks.E002_BAD_SETTING_VALUE) == 2
 
 
+@override_settings(
+    AGENTIC_DJANGO={"MAX_RESULT_DEPTH": 0, "MAX_RESULT_CHARS": -1, "HEALTH_DETAILS": "all"}
+)
+def test_bad_result_limits_and_health_details_are_reported():
+    messages = [m.msg for m in agentic_checks.check_settings()]
+    assert any("MAX_RESULT_DEPTH" in m for m in messages)
+    assert any("MAX_RESULT_CHARS" in m for m in messages)
+    assert any("HEALTH_DETAILS" in m for m in messages)
+
+
 @override_settings(AGENTIC_DJANGO={"DEFAULT_PERMISSION_CLASSES": ["nope.Nothing"]})
 def test_unimportable_classes_are_reported():
     assert agentic_checks.E003_IMPORT_FAILED in ids(agentic_checks.check_settings())

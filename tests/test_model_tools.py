@@ -131,6 +131,8 @@ def test_relations_resolve_to_the_field_they_join_on_and_options_are_omitted_whe
         fields=["codename", "content_type__app_label"],
         filters={"content_type": ["exact", "in"], "content_type__app_label": ["exact"]},
         description="Permissions.",
+        # Permissions are a sensitive model: exposing them is an explicit choice.
+        allow_sensitive=True,
     )
 
     parameters = tool.definition["parameters"]
@@ -186,13 +188,56 @@ def test_queryset_callable_requires_model_and_the_queryset_must_be_usable() -> N
         {"filters": {"password": ["startswith"]}},
         {"orderings": ["password"]},
         {"fields": ["auth_token__key"]},  # the last segment of a related path counts
+        # A reverse relation reads the related row's key: the DRF token itself.
+        {"fields": ["auth_token"]},
+        {"fields": ["auth_token__created"]},
+        {"filters": {"auth_token": ["exact"]}},
+        {"fields": ["groups__permissions__codename"]},
+        {"fields": ["logentry__object_repr"]},
     ],
 )
 def test_sensitive_fields_are_refused_unless_allowed(options: dict[str, Any]) -> None:
-    with pytest.raises(ImproperlyConfigured, match=r"sensitive field.*allow_sensitive=True"):
+    with pytest.raises(ImproperlyConfigured, match=r"sensitive .*allow_sensitive=True"):
         user_tool(**options)
 
-    user_tool(**options, allow_sensitive=True)
+    try:
+        user_tool(**options, allow_sensitive=True)
+    except ImproperlyConfigured as exc:
+        # Allowed, a path may still be refused for another reason (fanning out).
+        assert "sensitive" not in str(exc)
+
+
+@pytest.mark.parametrize(
+    "field", ["password_hash", "access_token", "refresh_tokens", "api_key", "session_data", "otp"]
+)
+def test_sensitive_names_are_matched_by_pattern(field: str) -> None:
+    from agentic_django.model_tools import SENSITIVE_FIELD_PATTERN
+
+    assert SENSITIVE_FIELD_PATTERN.search(field)
+
+
+@pytest.mark.parametrize("name", ["username", "email", "date_joined", "monkey_business"])
+def test_ordinary_names_are_not_sensitive(name: str) -> None:
+    from agentic_django.model_tools import SENSITIVE_FIELD_PATTERN
+
+    assert not SENSITIVE_FIELD_PATTERN.search(name)
+
+
+def test_tools_over_sensitive_models_are_refused_unless_allowed() -> None:
+    from django.contrib.auth.models import Permission
+    from django.contrib.sessions.models import Session
+    from rest_framework.authtoken.models import Token
+
+    for model, fields in [
+        (Session, ["expire_date"]),
+        (Token, ["created"]),
+        (Permission, ["codename"]),
+    ]:
+        with pytest.raises(ImproperlyConfigured, match="credentials, sessions or permissions"):
+            ModelTool(model, fields=fields)
+        ModelTool(model, fields=fields, allow_sensitive=True)
+    with pytest.raises(ImproperlyConfigured, match="sensitive"):
+        ModelTool(Session, fields=["session_key", "session_data"])
 
 
 # --- argument validation ------------------------------------------------------------------

@@ -18,10 +18,8 @@ from rest_framework.response import Response
 from ..core.exceptions import ApprovalStateError, PermissionDenied
 from ..models import ApprovalRequest, ApprovalStatus
 from ..services import approval_runs, approvals
+from .pagination import StrictLimitOffsetPagination
 from .views import AgentAPIView
-
-#: Requests listed per page (``?offset=`` moves on).
-PAGE_SIZE = 50
 
 
 class DecisionSerializer(serializers.Serializer[Any]):
@@ -85,7 +83,7 @@ def _readable(request_id: str, user: Any) -> ApprovalRequest:
 
 
 class ApprovalListView(ApprovalAPIView):
-    """``GET /agents/approvals/?status=pending&endpoint=…&offset=0``."""
+    """``GET /agents/approvals/?status=pending&endpoint=…&limit=50&offset=0``."""
 
     async def get(self, request: Request) -> Response:
         return Response(await sync_to_async(self._page)(request))
@@ -99,16 +97,10 @@ class ApprovalListView(ApprovalAPIView):
             visible = visible.filter(status=status)
         if endpoint := request.query_params.get("endpoint"):
             visible = visible.filter(endpoint_name=endpoint)
-        try:
-            offset = max(int(request.query_params.get("offset", 0)), 0)
-        except ValueError:
-            raise exceptions.ValidationError({"offset": ["Must be an integer."]}) from None
-        page = list(visible.order_by("-created_at")[offset : offset + PAGE_SIZE + 1])
-        rows = [describe(approvals.expire_if_due(item)) for item in page[:PAGE_SIZE]]
-        return {
-            "results": rows,
-            "next_offset": offset + PAGE_SIZE if len(page) > PAGE_SIZE else None,
-        }
+        paginator = StrictLimitOffsetPagination()
+        page = paginator.paginate_queryset(visible.order_by("-created_at"), request, view=self)
+        rows = [describe(approvals.expire_if_due(item)) for item in page or []]
+        return paginator.get_paginated_response(rows).data  # type: ignore[no-any-return]
 
 
 class ApprovalDetailView(ApprovalAPIView):

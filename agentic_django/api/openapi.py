@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from pydantic import BaseModel
 
 from ..conf import agentic_settings
-from .openapi_streams import stream_paths
+from ..models import ApprovalStatus
+from .openapi_streams import ID_SCHEMA, stream_paths
+from .pagination import StrictLimitOffsetPagination
 
 if TYPE_CHECKING:
     from ..registry import AgentSite
@@ -96,12 +99,7 @@ APPROVAL_SCHEMA: dict[str, Any] = {
 def _approval_paths(base_path: str) -> dict[str, Any]:
     """The approvals API: list, read, decide."""
     approval = {"$ref": REF.format(model="ApprovalRequest")}
-    request_id = {
-        "name": "request_id",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string"},
-    }
+    request_id = {"name": "request_id", "in": "path", "required": True, "schema": ID_SCHEMA}
     return {
         f"{base_path}/approvals/": {
             "get": {
@@ -111,11 +109,11 @@ def _approval_paths(base_path: str) -> dict[str, Any]:
                 "parameters": [
                     {"name": name, "in": "query", "required": False, "schema": schema}
                     for name, schema in (
-                        ("status", {"type": "string"}),
+                        ("status", {"type": "string", "enum": list(ApprovalStatus.values)}),
                         ("endpoint", {"type": "string"}),
-                        ("offset", {"type": "integer", "minimum": 0}),
                     )
-                ],
+                ]
+                + StrictLimitOffsetPagination().get_schema_operation_parameters(None),
                 "responses": {
                     "200": {
                         "description": "A page of requests.",
@@ -124,14 +122,17 @@ def _approval_paths(base_path: str) -> dict[str, Any]:
                                 "schema": {
                                     "type": "object",
                                     "properties": {
+                                        "count": {"type": "integer"},
+                                        "next": {"type": ["string", "null"]},
+                                        "previous": {"type": ["string", "null"]},
                                         "results": {"type": "array", "items": approval},
-                                        "next_offset": {"type": ["integer", "null"]},
                                     },
                                 }
                             }
                         },
                     },
-                    "401": _error("Authentication required."),
+                    "400": _error("An unknown status, or a limit or offset out of range."),
+                    **_auth_errors(),
                 },
             }
         },
@@ -146,6 +147,7 @@ def _approval_paths(base_path: str) -> dict[str, Any]:
                         "description": "The request.",
                         "content": {"application/json": {"schema": approval}},
                     },
+                    **_auth_errors(),
                     "404": _error("No such request, or not yours to see."),
                 },
             }
@@ -176,6 +178,8 @@ def _approval_paths(base_path: str) -> dict[str, Any]:
                         "description": "The request after the decision.",
                         "content": {"application/json": {"schema": approval}},
                     },
+                    "400": _error("Malformed JSON, or a decision that is not approve/reject."),
+                    **_auth_errors(),
                     "403": _error("You may not decide this request."),
                     "404": _error("No such request, or not yours to see."),
                     "409": _error("Expired, or already decided the other way."),
@@ -232,6 +236,27 @@ def _request_body(params: dict[str, Any] | None) -> dict[str, Any]:
 def _json_only(body: dict[str, Any]) -> dict[str, Any]:
     """Streams take JSON only (no uploads)."""
     return {**body, "content": {"application/json": body["content"]["application/json"]}}
+
+
+def _auth_errors() -> dict[str, Any]:
+    """What a route that needs a signed-in user answers without one (or with a bad token)."""
+    return {
+        "401": _error("Not authenticated, or the token is invalid."),
+        "403": _error("Not permitted (or a session request without its CSRF token)."),
+    }
+
+
+def _security_schemes() -> dict[str, Any]:
+    """How callers sign in: Django's session cookie (browsers) or DRF's token header."""
+    return {
+        "session": {"type": "apiKey", "in": "cookie", "name": settings.SESSION_COOKIE_NAME},
+        "token": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "DRF token authentication: `Authorization: Token <key>`.",
+        },
+    }
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -295,8 +320,10 @@ def build_openapi_document(site: AgentSite, *, base_path: str = "/agents") -> di
     paths[f"{base_path}/health/"] = {
         "get": {
             "operationId": "agent_health",
-            "summary": "Health of the agent service.",
+            "summary": "Health of the agent service (details for staff only).",
             "tags": ["system"],
+            # Anyone may ask whether the service is up.
+            "security": [],
             "responses": {
                 "200": {"description": "Healthy."},
                 "503": {"description": "A service agents depend on is down."},
@@ -314,5 +341,7 @@ def build_openapi_document(site: AgentSite, *, base_path: str = "/agents") -> di
         "openapi": "3.1.0",
         "info": {"title": agentic_settings.API_TITLE, "version": agentic_settings.API_VERSION},
         "paths": paths,
-        "components": {"schemas": components},
+        "components": {"schemas": components, "securitySchemes": _security_schemes()},
+        # Either scheme; the document itself is served to signed-in callers.
+        "security": [{"session": []}, {"token": []}],
     }

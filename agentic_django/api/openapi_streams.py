@@ -24,8 +24,12 @@ _TRANSPORT = {
 }
 
 
+#: What a run or approval id looks like (``models.new_id`` makes 32 hex digits).
+ID_SCHEMA = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"}
+
+
 def _path_id(name: str) -> dict[str, Any]:
-    return {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+    return {"name": name, "in": "path", "required": True, "schema": ID_SCHEMA}
 
 
 def stream_paths(
@@ -67,7 +71,9 @@ def stream_paths(
         "get": {
             "operationId": "run_events",
             "summary": "Replay a run's events after `since`, then follow it until it ends.",
-            "description": events + " Visible to the run's owner and staff.",
+            "description": events
+            + " Visible to the run's owner, holders of `view_agentrun` and whoever may"
+            " decide its pending approval.",
             "tags": ["streams"],
             "parameters": [
                 run_id,
@@ -82,7 +88,9 @@ def stream_paths(
             ],
             "responses": {
                 "200": {"description": "The event stream.", "content": _STREAM_CONTENT},
-                "400": error("`since` is not an integer."),
+                "400": error("`since` is not an integer, or an unknown transport."),
+                "401": error("Authentication required, or an invalid token."),
+                "403": error("Not permitted."),
                 "404": error("No such run, or not yours to see."),
             },
         }
@@ -111,7 +119,8 @@ def stream_paths(
             },
             "responses": {
                 "200": {"description": "Decided; the waiting run carries on."},
-                "400": error("Not one of the options offered."),
+                "400": error("Malformed JSON, or not one of the options offered."),
+                "401": error("Authentication required, or an invalid token."),
                 "403": error("Neither the run's owner nor an approver."),
                 "404": error("No such run or pending approval."),
                 "409": error("Already decided, or expired."),
@@ -126,6 +135,9 @@ def stream_paths(
             "parameters": [_path_id("request_id"), _TRANSPORT],
             "responses": {
                 "200": {"description": "`approval` events.", "content": _STREAM_CONTENT},
+                "400": error("An unknown transport."),
+                "401": error("Authentication required, or an invalid token."),
+                "403": error("Not permitted."),
                 "404": error("No such request, or not yours to see."),
             },
         }

@@ -12,7 +12,8 @@ from rest_framework.response import Response
 
 from ..core.exceptions import ApprovalStateError, InvalidRequest
 from ..core.exceptions import PermissionDenied as AgentPermissionDenied
-from ..models import AgentRun, ApprovalRequest
+from ..models import ApprovalRequest
+from ..services.runs import find_visible_sync
 from ..services.stream_approvals import decide_stream, pending_for_run
 from .approvals import Conflict
 from .views import AgentAPIView
@@ -25,7 +26,8 @@ class ResumeSerializer(serializers.Serializer[Any]):
 
 
 def _resume(run_id: str, user: Any, data: dict[str, Any]) -> ApprovalRequest:
-    run = AgentRun.objects.filter(run_id=run_id).first()
+    # A run the caller may not see answers like one that does not exist: 404 either way.
+    run = find_visible_sync(run_id, user)
     if run is None:
         raise exceptions.NotFound("No such run.")
     try:

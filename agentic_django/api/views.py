@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from adrf.views import APIView
+from asgiref.sync import sync_to_async
 from django.http import HttpResponseBase
 from pydantic import ValidationError as PydanticValidationError
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -21,6 +22,7 @@ from ..services import health, pipeline, runs
 from ..services.capabilities import describe_endpoints
 from .errors import PayloadTooLarge, agent_exception_handler
 from .openapi import build_openapi_document
+from .parsers import BoundedJSONParser
 from .policies import AgentPolicyMixin
 from .serializers import IntentRequestSerializer
 
@@ -28,6 +30,7 @@ from .serializers import IntentRequestSerializer
 class AgentAPIView(AgentPolicyMixin, APIView):
     """Base view: agent error shape and settings-driven DRF policies."""
 
+    parser_classes = [BoundedJSONParser]
     # Described by our own document (api/openapi.py), merged into a drf-spectacular
     # schema by api/spectacular.py; DRF's and spectacular's discovery skip these views.
     schema = None
@@ -39,7 +42,7 @@ class AgentAPIView(AgentPolicyMixin, APIView):
 class EndpointView(AgentAPIView):
     """``POST /agents/<name>/``: run an intent through one agent endpoint."""
 
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, MultiPartParser]
     site = agents
 
     @property
@@ -150,20 +153,38 @@ class CapabilitiesView(AgentAPIView):
 
 
 class HealthView(AgentAPIView):
-    """``GET /agents/health/``: liveness plus the state of the services agents need."""
+    """``GET /agents/health/``: liveness plus the state of the services agents need.
 
-    authentication_classes: list[type] = []
-
-    def get_authenticators(self) -> list[Any]:
-        return []
+    Anyone may ask whether the service is up; which backends run and how the
+    sandbox is isolated is for staff (or everyone with ``HEALTH_DETAILS="public"``).
+    """
 
     def get_permissions(self) -> list[Any]:
         return [AllowAny()]
 
+    def get_throttles(self) -> list[Any]:
+        return []
+
+    def perform_authentication(self, request: Request) -> None:
+        """Authenticate lazily: a liveness probe with a bad token still gets its status."""
+
     async def get(self, request: Request) -> Response:
         report = await health.check()
         code = status.HTTP_200_OK if report["status"] == "ok" else 503
+        if not await sync_to_async(_sees_health_details)(request):
+            report = {"status": report["status"]}
         return Response(report, status=code)
+
+
+def _sees_health_details(request: Request) -> bool:
+    if agentic_settings.HEALTH_DETAILS == "public":
+        return True
+    try:
+        user = request.user
+    except exceptions.AuthenticationFailed:
+        # A bad token on a liveness probe: answer the status, not a 401.
+        return False
+    return bool(getattr(user, "is_staff", False))
 
 
 class OpenAPIView(AgentAPIView):

@@ -32,6 +32,8 @@ _POSITIVE_INTS = (
     "SESSION_TTL_SECONDS",
     "MAX_INTENT_CHARS",
     "MAX_UPLOAD_BYTES",
+    "MAX_RESULT_DEPTH",
+    "MAX_RESULT_CHARS",
     "APPROVAL_TIMEOUT_SECONDS",
     "APPROVAL_LEASE_SECONDS",
     "STREAM_KEEPALIVE_SECONDS",
@@ -95,6 +97,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
             getattr(agentic_settings, key)
         except ImproperlyConfigured as exc:
             errors.append(checks.Error(str(exc), id=E003_IMPORT_FAILED))
+    if user.get("HEALTH_DETAILS", DEFAULTS["HEALTH_DETAILS"]) not in ("staff", "public"):
+        errors.append(
+            checks.Error(
+                f"{SETTINGS_NAME}['HEALTH_DETAILS'] must be 'staff' or 'public'.",
+                id=E002_BAD_SETTING_VALUE,
+            )
+        )
     if user.get("TASK_RUNNER", DEFAULTS["TASK_RUNNER"]) not in TASK_RUNNERS:
         errors.append(
             checks.Error(

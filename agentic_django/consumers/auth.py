@@ -17,10 +17,11 @@ from urllib.parse import urlsplit
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user
+from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
-from django.http.request import validate_host
 from django.utils.functional import SimpleLazyObject
+from django.utils.http import is_same_domain
 from rest_framework import exceptions
 from rest_framework.parsers import BaseParser
 from rest_framework.request import Request
@@ -37,9 +38,18 @@ class ConsumerView:
         self.throttle_scope = getattr(endpoint, "name", None)
 
 
+_HTTP_SCHEMES = {"ws": "http", "wss": "https"}
+
+
 def django_request(scope: dict[str, Any], body: bytes = b"") -> HttpRequest:
     """A Django request for ``scope`` with the session and the lazy user attached."""
-    http_scope = {**scope, "type": "http", "method": scope.get("method", "GET")}
+    http_scope = {
+        **scope,
+        "type": "http",
+        "method": scope.get("method", "GET"),
+        # A socket's scheme as HTTP names it, so ``is_secure()`` answers for ``wss``.
+        "scheme": _HTTP_SCHEMES.get(scope.get("scheme", "http"), scope.get("scheme", "http")),
+    }
     request = ASGIRequest(http_scope, io.BytesIO(body))
     engine = import_module(settings.SESSION_ENGINE)
     request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
@@ -121,26 +131,37 @@ def challenge(request_scope: dict[str, Any], endpoint: Any = None) -> str | None
 
 
 def origin_allowed(scope: dict[str, Any]) -> bool:
-    """A browser's ``Origin`` must be this site: the ``Host`` it connected to, a host of
-    ``ALLOWED_HOSTS`` (a ``"*"`` there does not count) or one of ``CSRF_TRUSTED_ORIGINS``.
+    """Django's CSRF rule for a browser's ``Origin``, the one HTTP already enforces.
 
-    This is what stops another site's page from opening a socket with a
-    visitor's cookies. Clients that send no Origin (not browsers) are let
-    through: they cannot ride on a visitor's cookies, and authenticate like
-    anyone else.
+    Accepted: the site's own origin (the scheme the connection used, ``https``
+    for ``wss`` or behind ``SECURE_PROXY_SSL_HEADER``, and the ``Host`` it
+    connected to, itself in ``ALLOWED_HOSTS``), or an entry of
+    ``CSRF_TRUSTED_ORIGINS`` (``https://*.example.com`` for subdomains). Scheme,
+    host and port all count: a page on another port of the same host is
+    another site. Clients that send no Origin (not browsers) are let through:
+    they cannot ride on a visitor's cookies, and authenticate like anyone else.
     """
     headers = dict(scope.get("headers", []))
     origin = headers.get(b"origin", b"").decode("latin-1") or None
     if origin is None:
         return True
-    if origin in getattr(settings, "CSRF_TRUSTED_ORIGINS", []):
+    request = django_request(scope)
+    try:
+        own = f"{'https' if request.is_secure() else 'http'}://{request.get_host()}"
+    except DisallowedHost:
+        own = None
+    if origin == own:
         return True
-    parts = urlsplit(origin)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    trusted = list(getattr(settings, "CSRF_TRUSTED_ORIGINS", []))
+    if origin in trusted:
+        return True
+    try:
+        parts = urlsplit(origin)
+    except ValueError:
         return False
-    if parts.netloc == headers.get(b"host", b"").decode("latin-1"):
-        return True
-    allowed = [host for host in settings.ALLOWED_HOSTS if host != "*"]
-    if not allowed and settings.DEBUG:
-        allowed = ["localhost", "127.0.0.1", "[::1]"]
-    return validate_host(parts.hostname, allowed)
+    for entry in trusted:
+        allowed = urlsplit(entry)
+        wildcard = "*" in allowed.netloc and allowed.scheme == parts.scheme
+        if wildcard and is_same_domain(parts.netloc, allowed.netloc.lstrip("*")):
+            return True
+    return False

@@ -22,6 +22,7 @@ from rest_framework import exceptions
 from ..api.errors import PayloadTooLarge, error_body
 from ..conf import agentic_settings
 from ..core.exceptions import AgenticError, http_status_for
+from ..core.storable import loads_bounded
 from ..registry import AgentEndpointDef, NotRegistered, agents
 from ..services import runs
 from ..services.approval_watch import watch_approval
@@ -276,9 +277,18 @@ class ApprovalEventsConsumer(StreamingHttpConsumer):
 
 def _json_body(body: bytes) -> Any:
     try:
-        return json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return loads_bounded(
+            body or b"null",
+            max_depth=agentic_settings.MAX_RESULT_DEPTH,
+            parse_constant=_refuse_constant,
+        )
+    except ValueError as exc:  # bad UTF-8, bad JSON, NaN, too deep
         raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (DRF's parser refuses them too).
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _since(raw: str | None, last_event_id: str | None) -> int:

@@ -25,7 +25,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from rest_framework import exceptions
 
 from ..api.errors import error_body, first_message
+from ..conf import agentic_settings
 from ..core.exceptions import AgenticError
+from ..core.storable import TooDeep, loads_bounded
 from ..models import ApprovalRequest
 from ..registry import AgentEndpointDef, NotRegistered, agents
 from ..services import runs
@@ -93,8 +95,13 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error("invalid_message", "The message is too large.")
             return
         try:
-            message = json.loads(text_data)
-        except json.JSONDecodeError:
+            message = loads_bounded(
+                text_data, max_depth=agentic_settings.MAX_RESULT_DEPTH, parse_constant=_refuse
+            )
+        except TooDeep as exc:
+            await self.send_error("invalid_message", str(exc))
+            return
+        except ValueError:
             await self.send_error("invalid_message", "The message is not valid JSON.")
             return
         if not isinstance(message, dict) or not isinstance(message.get("type"), str):
@@ -110,6 +117,8 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
                 "unknown_type", f"Unknown message type {message['type']!r}.", message
             )
             return
+        if not await self.reauthorize():
+            return
         try:
             await handler(message)
         except exceptions.APIException as exc:
@@ -117,6 +126,27 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
             await self.send_error(code, first_message(exc.detail), message)
         except AgenticError as exc:
             await self.send_error(exc.code, str(exc) or exc.code, message)
+
+    async def reauthorize(self) -> bool:
+        """Authenticate again before each action: a deleted token, a deactivated user or
+        an ended session stops the socket at its next message, not at its next connect."""
+        assert self.endpoint is not None
+        try:
+            self.request = await authorize(self.scope, endpoint=self.endpoint, throttle=False)
+        except exceptions.APIException as exc:
+            unauthenticated = isinstance(
+                exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed
+            )
+            await self.send_error(
+                "not_authenticated" if unauthenticated else "permission_denied",
+                "Your credentials are no longer valid."
+                if unauthenticated
+                else first_message(exc.detail),
+            )
+            await self.close(code=CLOSE_UNAUTHENTICATED if unauthenticated else CLOSE_FORBIDDEN)
+            return False
+        self.user = self.request.user
+        return True
 
     # --- messages ----------------------------------------------------------------------
 
@@ -200,3 +230,8 @@ class AgentSocketConsumer(AsyncWebsocketConsumer):
         if message is not None and isinstance(message.get("type"), str):
             body["in_reply_to"] = message["type"]
         await self.send(text_data=json.dumps(body))
+
+
+def _refuse(name: str) -> Any:
+    # NaN and Infinity are not JSON; the HTTP API refuses them too.
+    raise ValueError(f"{name} is not valid JSON")

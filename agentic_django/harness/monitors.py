@@ -56,7 +56,10 @@ class OutputSizeMonitor(BaseModel):
     max_bytes: int = Field(default=1_000_000, gt=0)
 
     def check(self, result: SandboxResult) -> MonitorResult:
-        size = len(json.dumps(result.result, default=str).encode()) + len(result.stdout.encode())
+        # Generated code may print lone surrogates: count them rather than fail on them.
+        size = len(json.dumps(result.result, default=str).encode()) + len(
+            result.stdout.encode("utf-8", "surrogatepass")
+        )
         if size > self.max_bytes:
             return MonitorResult(
                 monitor="output_size",

@@ -14,6 +14,7 @@ from agentic_django.core.exceptions import LLMProviderError
 
 from .network import ensure_real_calls_allowed
 from .retry import RetryConfig, call_with_retry, parse_retry_after
+from .scrub import scrub_secrets
 
 
 def is_transient_status(status: int | None) -> bool:
@@ -63,4 +64,18 @@ class ProviderBackend:
                 call, self._retry, is_transient=self._is_transient, retry_after=retry_after
             )
         except self._api_errors() as exc:
-            raise self._provider_error(exc) from exc
+            error = self._provider_error(exc)
+            # The provider's text may echo the key it was sent: scrub before anyone keeps it.
+            error.message = scrub_secrets(error.message, self._secrets())
+            error.args = (error.message,)
+            raise error from exc
+
+    def _secrets(self) -> tuple[str, ...]:
+        """The credentials this backend sends, to be scrubbed from error text."""
+        client = getattr(self, "_client", None)
+        # Anthropic's and OpenAI's clients hold it as ``api_key``; google-genai's inner client.
+        keys = (
+            getattr(client, "api_key", None),
+            getattr(getattr(client, "_api_client", None), "api_key", None),
+        )
+        return tuple(key for key in keys if isinstance(key, str))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -34,13 +35,18 @@ class AgentRunQuerySet(models.QuerySet["AgentRun"]):
         """Live runs whose process has not shown a sign of life since ``cutoff``."""
         return self.live().filter(heartbeat_at__lt=cutoff)
 
-    def visible_to(self, user: object) -> AgentRunQuerySet:
-        """Runs whose events ``user`` may read: their own, or every run for staff."""
+    def visible_to(self, user: Any) -> AgentRunQuerySet:
+        """Runs whose events ``user`` may read: their own, or every run for an active
+        user holding ``agentic_django.view_agentrun`` (being staff is not enough).
+
+        Approvers of a run's pending request may read it too; that takes the
+        approval rules, see ``services.runs.find_visible``.
+        """
         if user is None or not getattr(user, "is_authenticated", False):
             return self.none()
-        if getattr(user, "is_staff", False) and getattr(user, "is_active", False):
+        if getattr(user, "is_active", False) and user.has_perm("agentic_django.view_agentrun"):
             return self.all()
-        return self.filter(user_id=user.pk)  # type: ignore[attr-defined]
+        return self.filter(user_id=user.pk)
 
 
 class AgentRun(models.Model):

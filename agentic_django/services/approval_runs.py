@@ -39,6 +39,7 @@ from .db import run_db
 from .execution import ExecutionScope
 from .llm import CallRecorder
 from .policies import PolicyLedger
+from .serialization import to_storable
 from .sessions import SessionState, load_session
 from .traces import TraceRecord
 
@@ -181,8 +182,8 @@ def finish(request: ApprovalRequest, *, result: Any = None, error: str = "") -> 
         pk=request.pk, lease_expires_at=request.lease_expires_at
     ).update(
         status=status,
-        result=result,
-        error=error[:5000],
+        result=to_storable(result),
+        error=to_storable(error[:5000]),
         executed_at=now,
         lease_expires_at=None,
     )

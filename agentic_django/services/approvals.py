@@ -32,6 +32,7 @@ from ..models import (
     new_id,
 )
 from ..signals import announce
+from .serialization import to_storable
 
 APPROVE_PERMISSION = "agentic_django.approve_approvalrequest"
 
@@ -123,6 +124,9 @@ def store(
 ) -> ApprovalRequest:
     """Create the request row (called inside the trace's transaction)."""
     rule = pending.rule
+    # What is reviewed, fingerprinted and later run is the storable form of the action
+    # (a model's NaN argument becomes the string "nan": visible to the reviewer).
+    action = to_storable(pending.action, bounded=False)
     request = ApprovalRequest.objects.create(
         request_id=pending.request_id,
         kind=pending.kind,
@@ -134,9 +138,9 @@ def store(
         approvers=list(rule.approvers),
         require_all_approvers=rule.require_all_approvers,
         allow_self_approval=rule.allow_self_approval,
-        summary=pending.summary[:2000],
-        action=pending.action,
-        fingerprint=fingerprint(pending.kind, pending.action),
+        summary=to_storable(pending.summary[:2000]),
+        action=action,
+        fingerprint=fingerprint(pending.kind, action),
         expires_at=pending.expires_at,
     )
     ApprovalApprover.objects.bulk_create(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -28,6 +29,7 @@ from ..core.exceptions import (
     ApprovalRequired,
     BudgetExceeded,
     LLMConfigurationError,
+    LLMProviderError,
     PolicyViolation,
     ResponseValidationError,
     http_status_for,
@@ -35,6 +37,7 @@ from ..core.exceptions import (
 from ..core.files import UploadedFiles
 from ..core.intent import DEFAULT_KEYWORDS, Intent, IntentParser, KeywordTables
 from ..core.response import AgentResponse
+from ..core.storable import UnstorableValue
 from ..core.tasks import AgentTasks
 from ..harness import BudgetPolicy
 from ..models import TraceStatus, new_id
@@ -47,7 +50,7 @@ from .db import run_db
 from .execution import ExecutionScope, run_engine
 from .llm import CallRecorder, RecordingBackend, llm_backends
 from .policies import PolicyLedger
-from .serialization import to_jsonable
+from .serialization import to_jsonable, to_storable
 from .sessions import SessionState, load_session, user_pk
 from .traces import TraceRecord, record_request, summarize
 
@@ -60,6 +63,8 @@ logger = logging.getLogger("agentic_django.pipeline")
 GENERIC_ERROR = "Internal server error"
 #: What a client hears when an LLM backend cannot be used (the detail goes to the log).
 PROVIDER_UNAVAILABLE = "LLM provider unavailable"
+#: What a client hears when the provider answered with an error (its words stay on the trace).
+PROVIDER_ERROR = "The language model provider returned an error."
 
 
 @dataclass
@@ -114,9 +119,7 @@ def validate_result(result: Any, endpoint: AgentEndpointDef) -> Any:
                 f"{exc.error_count()} error(s)",
                 errors=exc.errors(include_url=False),
             ) from exc
-        return validated.model_dump(mode="json")
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json")
+        return to_jsonable(validated)
     return to_jsonable(result)
 
 
@@ -402,6 +405,9 @@ def failure_response(exc: BaseException, record: TraceRecord) -> AgentResponse:
             exc,
         )
         return _error_response(exc, PROVIDER_UNAVAILABLE)
+    if isinstance(exc, LLMProviderError):
+        # The provider's own words (quotas, ids) stay on the trace, scrubbed.
+        return _error_response(exc, PROVIDER_ERROR)
     if isinstance(exc, AgenticError):
         return _error_response(exc, str(exc) or exc.code)
     logger.exception(
@@ -431,6 +437,15 @@ async def finish_request(
         record.generated_code = ledger.redact_for_storage(record.generated_code)
         record.reasoning = ledger.redact_for_storage(record.reasoning)
         record.tool_calls = ledger.redact_for_storage(record.tool_calls)
+    if exception is None and isinstance(response, AgentResponse):
+        try:
+            # Engines' results too: nothing unstorable reaches the client or the trace.
+            response.result = to_jsonable(response.result)
+        except UnstorableValue as exc:
+            exception = exc
+            response = failure_response(exc, record)
+    if isinstance(response, AgentResponse):
+        _make_sendable(response)
     response_status = _record_outcome(record, response, exception)
     if isinstance(response, AgentResponse):
         response.execution_trace_id = record.trace_id
@@ -441,6 +456,17 @@ async def finish_request(
     if exception is None and tasks is not None:
         await background.dispatch(tasks)
     return Outcome(response, response_status, record.trace_id, session.session_id, exception)
+
+
+def _make_sendable(response: AgentResponse) -> None:
+    """Replace what no JSON renderer can send in the response's other fields (model text)."""
+    response.reasoning = to_storable(response.reasoning)
+    response.generated_code = to_storable(response.generated_code)
+    response.error = to_storable(response.error)
+    response.follow_up_suggestions = to_storable(response.follow_up_suggestions)
+    response.details = to_storable(response.details)
+    if not isinstance(response.confidence, int | float) or not math.isfinite(response.confidence):
+        response.confidence = 0.0
 
 
 def _error_response(exc: BaseException, message: str) -> AgentResponse:
@@ -471,6 +497,8 @@ def _error_details(exc: BaseException) -> dict[str, Any] | None:
             "limit_usd": exc.limit_usd,
             "estimated_usd": round(exc.observed_usd, 6),
         }
+    if isinstance(exc, UnstorableValue):
+        return {"code": exc.code, "problem": exc.problem}
     if isinstance(exc, AgenticError) and not isinstance(exc, ApprovalRequired):
         return {"code": exc.code}
     return None
@@ -483,7 +511,9 @@ def _record_outcome(
     if exc is not None:
         record.status = _status_for_error(exc)
         record.error = f"{exc}" if str(exc) else type(exc).__name__
-        if exc.__cause__ is not None:
+        # A provider SDK's exception can quote the request's credentials: its scrubbed
+        # message above is what is kept.
+        if exc.__cause__ is not None and not isinstance(exc, LLMProviderError):
             record.error += f"\ncaused by {exc.__cause__!r}"
         record.error_type = f"{type(exc).__module__}.{type(exc).__qualname__}"
         if isinstance(exc, PolicyViolation) and "evaluation" not in exc.details:

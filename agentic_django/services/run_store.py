@@ -24,6 +24,7 @@ from ..observability import metrics
 from ..streaming import AgentEvent
 from ..streaming.framing import event_json
 from .db import run_db
+from .serialization import to_storable
 from .traces import _write_lock
 
 logger = logging.getLogger("agentic_django.streaming")
@@ -95,6 +96,18 @@ def _store_batch(run_pk: int, rows: list[tuple[int, str, dict[str, Any]]]) -> No
         AgentRun.objects.filter(pk=run_pk).update(last_seq=rows[-1][0], heartbeat_at=timezone.now())
 
 
+def storable_wire(event: AgentEvent) -> dict[str, Any]:
+    """The wire form of ``event``, made storable: a hostile partial result (say, from a
+    model) must not stop the stream, so its bad parts become visible stand-ins."""
+    try:
+        wire = event.to_wire()
+    except ValueError:
+        # Nested beyond what pydantic serialises: take the fields as they are.
+        wire = {name: getattr(event, name) for name in type(event).model_fields}
+    payload: dict[str, Any] = to_storable(wire)
+    return payload
+
+
 class EventWriter:
     """The sink of one run's :class:`AgentStream`: batches, stores, publishes.
 
@@ -113,7 +126,7 @@ class EventWriter:
     async def __call__(self, event: AgentEvent) -> None:
         if self._failure is not None:
             raise RuntimeError("Storing the run's events failed.") from self._failure
-        self._pending.append((event.seq, event.kind, event.to_wire()))
+        self._pending.append((event.seq, event.kind, storable_wire(event)))
         metrics.observe_stream_event(event.kind)
         if self._flushing is None or self._flushing.done():
             self._flushing = asyncio.create_task(self._flush())

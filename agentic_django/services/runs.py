@@ -36,6 +36,7 @@ from ..models import (
 from ..observability import tracing
 from ..streaming import AgentStream, ErrorEvent
 from ..streaming.framing import event_json
+from . import approvals
 from .agents import resolve_endpoint
 from .db import run_db
 from .run_store import EventWriter, process_label, publish_sync, run_group, set_status, touch
@@ -313,13 +314,22 @@ async def _heartbeat(run_pk: int) -> None:
         await run_db(touch, run_pk)
 
 
-def _find_visible(run_id: str, user: Any) -> AgentRun | None:
-    return AgentRun.objects.visible_to(user).filter(run_id=run_id).first()
+def find_visible_sync(run_id: str, user: Any) -> AgentRun | None:
+    """The run if ``user`` may read its events, else ``None``: its owner, a holder of
+    ``view_agentrun``, or someone who may decide the run's pending approval request
+    (they need its context to decide)."""
+    run = AgentRun.objects.visible_to(user).filter(run_id=run_id).first()
+    if run is not None:
+        return run
+    pending = approvals.visible_to(user).filter(run__run_id=run_id, status=ApprovalStatus.PENDING)
+    if pending.exists():
+        return AgentRun.objects.filter(run_id=run_id).first()
+    return None
 
 
 async def find_visible(run_id: str, user: Any) -> AgentRun | None:
-    """The run if ``user`` may read its events (its owner, or staff); else ``None``."""
-    return await run_db(_find_visible, run_id, user)
+    """:func:`find_visible_sync` from async code."""
+    return await run_db(find_visible_sync, run_id, user)
 
 
 def cancel_local(run_id: str) -> bool:

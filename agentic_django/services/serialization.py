@@ -1,34 +1,48 @@
-"""Turning handler results into JSON-ready data."""
+"""Turning handler results and audit data into storable JSON (see :mod:`..core.storable`)."""
 
 from __future__ import annotations
 
-import json
+import sys
+from dataclasses import replace
 from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
+from pydantic import BaseModel
 
-from ..core.exceptions import ResponseValidationError
+from ..conf import agentic_settings
+from ..core.storable import Limits, check_storable, coerce_storable
+
+
+def limits() -> Limits:
+    """The configured depth and size limits of a stored or returned value."""
+    return Limits(
+        max_depth=agentic_settings.MAX_RESULT_DEPTH, max_chars=agentic_settings.MAX_RESULT_CHARS
+    )
 
 
 def to_jsonable(value: Any) -> Any:
     """Return ``value`` as plain JSON data (dates, decimals, UUIDs, models become strings).
 
-    Raises :class:`ResponseValidationError` for values JSON cannot represent.
+    Raises :class:`~agentic_django.core.storable.UnstorableValue` (a
+    ``ResponseValidationError``) for values that cannot be stored or sent.
     """
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    try:
-        return json.loads(json.dumps(value, cls=_Encoder))
-    except (TypeError, ValueError) as exc:
-        raise ResponseValidationError(f"The result is not JSON-serialisable: {exc}") from exc
+    return check_storable(value, limits=limits(), default=_encode)
 
 
-class _Encoder(DjangoJSONEncoder):
-    def default(self, o: Any) -> Any:
-        from pydantic import BaseModel
+def to_storable(value: Any, *, bounded: bool = True) -> Any:
+    """``value`` as plain JSON data for the audit trail; never fails (bad parts replaced).
 
-        if isinstance(o, BaseModel):
-            return o.model_dump(mode="json")
-        if isinstance(o, set | frozenset | tuple):
-            return list(o)
-        return super().default(o)
+    ``bounded=False`` keeps values of any size (an action awaiting approval must run
+    with all of its data), still replacing what cannot be stored.
+    """
+    chosen = limits() if bounded else replace(limits(), max_chars=sys.maxsize)
+    return coerce_storable(value, limits=chosen, default=_encode)
+
+
+_django_encoder = DjangoJSONEncoder()
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="python")
+    return _django_encoder.default(value)

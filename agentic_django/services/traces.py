@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from contextlib import AbstractContextManager, nullcontext
 from contextvars import ContextVar
@@ -11,13 +12,17 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from ..models import AgentRun, ExecutionTrace, LLMCall, SessionTurn
+from ..conf import agentic_settings
+from ..models import AgentRun, ExecutionTrace, LLMCall, SessionTurn, TraceStatus
 from ..observability import tracing
 from ..signals import announce
 from . import approvals
 from .approvals import PendingApproval
 from .llm import RecordedCall
+from .serialization import to_storable
 from .sessions import SessionState, save_session, user_pk
+
+logger = logging.getLogger("agentic_django.pipeline")
 
 SUMMARY_CHARS = 200
 
@@ -82,11 +87,101 @@ def _write_lock() -> AbstractContextManager[Any]:
     return _sqlite_writer if connection.vendor == "sqlite" else nullcontext()
 
 
+#: The stored fields of a :class:`TraceRecord` that hold model or user data.
+_DATA_FIELDS = (
+    "intent_raw",
+    "intent_parameters",
+    "result",
+    "error",
+    "generated_code",
+    "reasoning",
+    "policy_evaluations",
+    "tool_calls",
+    "harness_report",
+    "checkpoint",
+    "response_summary",
+)
+
+#: How much of a failure's description the minimal record keeps.
+_MINIMAL_ERROR_CHARS = 4000
+
+
 def record_request(record: TraceRecord, session: SessionState, user: Any) -> ExecutionTrace:
     """Save the session, the trace, its LLM calls and the turn in one transaction.
 
-    Either all of them exist afterwards or none does.
+    Either all of them exist afterwards or none does. Every value is made
+    storable first (see :func:`.serialization.to_storable`); should the write
+    still fail, a minimal trace (status ``error``) and every LLM call — what was
+    paid for, which the budgets sum — are written in a transaction of their own,
+    so a request that reached the pipeline never goes unrecorded.
     """
+    for name in _DATA_FIELDS:
+        setattr(record, name, to_storable(getattr(record, name)))
+    session.context = to_storable(session.context)
+    for call in record.llm_calls:
+        call.error = to_storable(call.error)
+    try:
+        return _record_everything(record, session, user)
+    except Exception as exc:  # a database error, or a value a field refused to encode
+        logger.exception("Recording trace %s failed; writing a minimal record", record.trace_id)
+        return _record_minimal(record, user, exc)
+
+
+def _record_minimal(record: TraceRecord, user: Any, failure: BaseException) -> ExecutionTrace:
+    description = to_storable(f"The full record could not be written: {failure!r}")
+    if record.error:
+        description += f"\n{record.error}"
+    with _write_lock(), transaction.atomic():
+        trace = ExecutionTrace.objects.create(
+            trace_id=record.trace_id,
+            endpoint_name=record.endpoint_name,
+            user_id=user_pk(user),
+            status=TraceStatus.ERROR,
+            transport=record.transport,
+            intent_raw=record.intent_raw[: agentic_settings.MAX_INTENT_CHARS],
+            error=description[:_MINIMAL_ERROR_CHARS],
+            error_type=f"{type(failure).__module__}.{type(failure).__qualname__}",
+            duration_ms=record.duration_ms,
+            **_usage(record),
+        )
+        _record_calls(trace, record)
+    return trace
+
+
+def _usage(record: TraceRecord) -> dict[str, Any]:
+    return {
+        "input_tokens": sum(call.input_tokens for call in record.llm_calls),
+        "output_tokens": sum(call.output_tokens for call in record.llm_calls),
+        "cost_usd": sum((call.cost_usd for call in record.llm_calls), Decimal(0)),
+    }
+
+
+def _record_calls(trace: ExecutionTrace, record: TraceRecord) -> None:
+    if not record.llm_calls:
+        return
+    LLMCall.objects.bulk_create(
+        LLMCall(
+            trace=trace,
+            user_id=trace.user_id,
+            endpoint_name=record.endpoint_name,
+            alias=call.alias,
+            provider=call.provider,
+            model=call.model,
+            purpose=call.purpose,
+            input_tokens=call.input_tokens,
+            output_tokens=call.output_tokens,
+            usage_estimated=call.usage_estimated,
+            cost_usd=call.cost_usd,
+            price_source=call.price_source,
+            latency_ms=call.latency_ms,
+            finish_reason=call.finish_reason,
+            error=call.error,
+        )
+        for call in record.llm_calls
+    )
+
+
+def _record_everything(record: TraceRecord, session: SessionState, user: Any) -> ExecutionTrace:
     with _write_lock(), transaction.atomic():
         saved_session = save_session(session, user)
         trace = ExecutionTrace.objects.create(
@@ -112,33 +207,11 @@ def record_request(record: TraceRecord, session: SessionState, user: Any) -> Exe
             harness_report=record.harness_report,
             checkpoint=record.checkpoint,
             approval_request_id=record.approval_request_id,
-            input_tokens=sum(call.input_tokens for call in record.llm_calls),
-            output_tokens=sum(call.output_tokens for call in record.llm_calls),
-            cost_usd=sum((call.cost_usd for call in record.llm_calls), Decimal(0)),
             otel_trace_id=record.otel_trace_id,
             otel_span_id=record.otel_span_id,
+            **_usage(record),
         )
-        if record.llm_calls:
-            LLMCall.objects.bulk_create(
-                LLMCall(
-                    trace=trace,
-                    user_id=trace.user_id,
-                    endpoint_name=record.endpoint_name,
-                    alias=call.alias,
-                    provider=call.provider,
-                    model=call.model,
-                    purpose=call.purpose,
-                    input_tokens=call.input_tokens,
-                    output_tokens=call.output_tokens,
-                    usage_estimated=call.usage_estimated,
-                    cost_usd=call.cost_usd,
-                    price_source=call.price_source,
-                    latency_ms=call.latency_ms,
-                    finish_reason=call.finish_reason,
-                    error=call.error,
-                )
-                for call in record.llm_calls
-            )
+        _record_calls(trace, record)
         if record.pending_approval is not None:
             request = approvals.store(
                 record.pending_approval,

@@ -51,6 +51,9 @@ from ..models.traces import TraceStatus
 
 #: The longest period a report covers, in calendar days.
 MAX_PERIOD_DAYS = 366
+#: The calendar days a period may cover.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(9998, 12, 31)
 #: The precision of stored costs (``cost_usd`` columns have six decimal places).
 MICRO_USD = Decimal("0.000001")
 #: Latency percentiles reported per agent and overall.
@@ -99,6 +102,12 @@ class Period:
     @classmethod
     def between(cls, first: date, last: date) -> Period:
         """The calendar days ``first`` to ``last``, both included."""
+        if first < EARLIEST_DAY or last > LATEST_DAY:
+            # Beyond these, midnight in the current time zone (or the day after the
+            # end) is outside what ``datetime`` can represent.
+            raise InvalidPeriod(
+                f"Dates must lie between {EARLIEST_DAY.isoformat()} and {LATEST_DAY.isoformat()}."
+            )
         if last < first:
             raise InvalidPeriod("The end date must not be before the start date.")
         if (last - first).days + 1 > MAX_PERIOD_DAYS:

@@ -69,7 +69,9 @@ class OrderQuery(BaseModel):
 
     status: StatusName | None = None
     days: int = Field(30, ge=1, le=365, description="Look back this many days.")
-    customer_email: str | None = None
+    customer_email: str | None = Field(
+        None, max_length=254, description="Staff only; customers always get their own orders."
+    )
 
 
 class OrderRow(BaseModel):
@@ -113,12 +115,21 @@ def _order_filters(intent: Intent[OrderQuery]) -> OrderQuery:
     tags=["shop"],
     mcp=True,
 )
-async def orders(intent: Intent[OrderQuery]) -> OrderSummary:
-    """Read-only: the scope refuses anything the parser classifies as a write."""
+async def orders(intent: Intent[OrderQuery], context: AgentContext) -> OrderSummary:
+    """Read-only: the scope refuses anything the parser classifies as a write.
+
+    Scoped by the authenticated user, never by an email the caller claims: a customer
+    gets their own orders whatever ``customer_email`` says; staff may pick a customer.
+    """
     filters = _order_filters(intent)
     since = timezone.now() - timedelta(days=filters.days)
     scope = Order.objects.filter(created_at__gte=since)
-    if filters.customer_email:
+    if not getattr(context.user, "is_staff", False):
+        own = getattr(context.user, "email", "") or ""
+        filters = filters.model_copy(update={"customer_email": own or None})
+        # No email, no orders (an empty filter value must not mean "everyone's").
+        scope = scope.filter(customer__email__iexact=own) if own else scope.none()
+    elif filters.customer_email:
         scope = scope.filter(customer__email__iexact=filters.customer_email)
     by_status = {
         row["status"]: row["n"]
@@ -188,8 +199,9 @@ async def pricing(request: Request) -> Pricing:
 class CatalogQuery(BaseModel):
     """Product search filters; ``max_price`` is in the caller's currency."""
 
-    search: str = ""
-    max_price: Decimal | None = Field(None, gt=0)
+    search: str = Field("", max_length=200)
+    # Bounded: a price like 1.6e308 does not fit the database's decimal column.
+    max_price: Decimal | None = Field(None, gt=0, le=1_000_000, max_digits=12, decimal_places=2)
     in_stock_only: bool = False
     limit: int = Field(10, ge=1, le=50)
 
@@ -291,9 +303,11 @@ async def assistant(intent: Intent, context: AgentContext) -> AgentResponse:
         memory.clear()
         memory["turns"] = 1
         reply = "I have forgotten everything from this session."
-    elif "order" in text.lower() and memory.get("email"):
-        count = await Order.objects.filter(customer__email__iexact=memory["email"]).acount()
-        reply = f"{memory['email']} has {count} order(s)."
+    elif "order" in text.lower():
+        # The signed-in user's orders: an email told in the chat proves nothing.
+        email = getattr(context.user, "email", "")
+        count = await Order.objects.filter(customer__email__iexact=email).acount() if email else 0
+        reply = f"You have {count} order(s)."
     else:
         facts = [f"{key}: {memory[key]}" for key in ("name", "email") if key in memory]
         known = "; ".join(facts + notes) or "nothing yet"
@@ -356,6 +370,8 @@ async def export(intent: Intent[ExportQuery]) -> HttpResponse:
     description="Trivial endpoint measured by benchmarks/overhead.py against a bare view",
     permission_classes=[AllowAny],
     authentication_classes=[],
+    # Measured at full speed; it calls no LLM of its own.
+    throttle_classes=[],
     tags=["benchmark"],
 )
 async def bench(intent: Intent, context: AgentContext) -> dict[str, Any]:

@@ -57,21 +57,24 @@ def test_capabilities_name_the_engine_and_the_tools_an_agent_may_call(client):
     ]
 
 
-def test_health_reports_the_database(client):
-    response = client.get("/agents/health/")
+def test_health_reports_the_database(admin_client):
+    response = admin_client.get("/agents/health/")
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok"
     assert body["checks"]["database"]["ok"] is True
 
 
-def test_health_is_503_when_the_database_is_down(client, monkeypatch):
+def test_health_is_503_when_the_database_is_down(admin_client, client, monkeypatch):
     from agentic_django.services import health
 
     monkeypatch.setattr(health, "_database_ok", lambda: (False, "OperationalError"))
-    response = client.get("/agents/health/")
+    response = admin_client.get("/agents/health/")
     assert response.status_code == 503
     assert response.json()["checks"]["database"] == {"ok": False, "detail": "OperationalError"}
+    # Anonymous monitors still learn that it is down.
+    response = client.get("/agents/health/")
+    assert (response.status_code, response.json()) == (503, {"status": "degraded"})
 
 
 def test_openapi_document_is_valid_and_typed(client):
@@ -102,9 +105,11 @@ def test_openapi_describes_the_approvals_api(client):
     decide = document["paths"]["/agents/approvals/{request_id}/decision/"]["post"]
     body = decide["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["decision"]["enum"] == ["approve", "reject"]
-    assert set(decide["responses"]) == {"200", "403", "404", "409"}
+    # Every status the route answers is declared (400 and 401 were missing).
+    assert set(decide["responses"]) == {"200", "400", "401", "403", "404", "409"}
     listing = document["paths"]["/agents/approvals/"]["get"]
-    assert [p["name"] for p in listing["parameters"]] == ["status", "endpoint", "offset"]
+    assert [p["name"] for p in listing["parameters"]] == ["status", "endpoint", "limit", "offset"]
+    assert set(listing["responses"]) == {"200", "400", "401", "403"}
     statuses = document["components"]["schemas"]["ApprovalRequest"]["properties"]["status"]
     assert "expired" in statuses["enum"]
 
@@ -136,7 +141,7 @@ def test_openapi_describes_the_streaming_routes(client):
         "transport",
     ]
     resume = paths["/agents/runs/{run_id}/resume/"]["post"]
-    assert set(resume["responses"]) == {"200", "400", "403", "404", "409"}
+    assert set(resume["responses"]) == {"200", "400", "401", "403", "404", "409"}
     assert "/agents/approvals/{request_id}/events/" in paths
 
 
@@ -154,3 +159,13 @@ def test_openapi_hoists_nested_models_into_components(client):
     assert document["components"]["schemas"]["Basket"]["properties"]["lines"]["items"] == {
         "$ref": "#/components/schemas/Line"
     }
+
+
+def test_openapi_declares_how_callers_authenticate(client):
+    document = client.get("/agents/openapi.json").json()
+    validate(document)
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["session"] == {"type": "apiKey", "in": "cookie", "name": "sessionid"}
+    assert schemes["token"]["in"] == "header" and schemes["token"]["name"] == "Authorization"
+    assert document["security"] == [{"session": []}, {"token": []}]
+    assert document["paths"]["/agents/health/"]["get"]["security"] == []

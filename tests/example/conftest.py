@@ -135,6 +135,8 @@ def _serve_shop(tmp_path_factory, settings_module: str) -> Iterator[Shop]:
         "DATABASE_URL": f"sqlite:///{database}",
         "AGENTIC_LLM": "demo",
         "DEBUG": "false",
+        # The suite sends many requests per user; throttling has its own test.
+        "LLM_THROTTLE_RATE": "10000/minute",
         "CELERY_BROKER_URL": "filesystem://",
         "CELERY_BROKER_FOLDER": str(workdir / "broker"),
     }

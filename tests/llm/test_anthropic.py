@@ -479,3 +479,25 @@ async def test_forbidden_real_calls_block_before_any_request() -> None:
 def test_backend_labels_its_calls() -> None:
     llm = AnthropicBackend(api_key="sk-test", model="claude-haiku-4-5")
     assert (llm.provider, llm.model_name) == ("anthropic", "claude-haiku-4-5")
+
+
+async def test_provider_error_text_is_scrubbed_of_credentials_and_bounded() -> None:
+    key = "sk-ant-the-configured-key"
+    leaky = (
+        f"Incorrect API key provided: {key}. Authorization: Bearer abc.def-123456; "
+        "organisation org-AbCdEf123456, other key sk-proj-ZZZZZZZZZZZZ, "
+        "api_key=hunter2hunter2 " + "quota " * 500
+    )
+    http = ScriptedHTTP(error(401, "authentication_error", leaky))
+    leaking = AnthropicBackend(api_key=key, http_client=http.client(), retry=FAST_RETRY)
+    with pytest.raises(LLMProviderError) as caught:
+        await leaking.generate(
+            LLMPrompt(system="s", messages=[LLMMessage(role="user", content="hi")])
+        )
+    text = str(caught.value)
+    for secret in (key, "abc.def-123456", "org-AbCdEf123456", "sk-proj-ZZZZ", "hunter2"):
+        assert secret not in text
+    assert "api_key=[redacted]" in text
+    assert "Incorrect API key provided" in text
+    assert len(text) <= 1000
+    assert caught.value.status_code == 401

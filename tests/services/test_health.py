@@ -39,6 +39,12 @@ class CountingSandbox(Sandbox):
         return SandboxResult(result=42, backend=self.backend)
 
 
+@pytest.fixture(autouse=True)
+def _staff(client, django_user_model):
+    """The checks' details are for staff: these tests read them signed in as staff."""
+    client.force_login(django_user_model.objects.create_user("ops", is_staff=True))
+
+
 def health(client):
     response = client.get("/agents/health/")
     return response.status_code, response.json(), response.content.decode()
@@ -191,7 +197,25 @@ def test_a_malformed_setting_is_reported_not_raised(client, settings):
     assert body["checks"]["database"]["ok"] is True
 
 
-def test_health_answers_anonymous_callers_in_full(client):
+@pytest.mark.parametrize("signed_in", ["anonymous", "customer"])
+def test_anonymous_and_non_staff_callers_get_the_status_only(client, django_user_model, signed_in):
+    client.logout()
+    if signed_in == "customer":
+        client.force_login(django_user_model.objects.create_user("customer"))
+    status, body, _ = health(client)
+    assert status == 200
+    assert body == {"status": "ok"}
+
+
+def test_a_bad_token_still_gets_the_status(client):
+    client.logout()
+    response = client.get("/agents/health/", HTTP_AUTHORIZATION="Token nope")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})
+
+
+def test_details_can_be_made_public(client, settings):
+    client.logout()
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "HEALTH_DETAILS": "public"}
     status, body, _ = health(client)
     assert status == 200
     assert set(body["checks"]) == {"database", "channel_layer", "broker", "sandbox"}

@@ -172,6 +172,24 @@ def test_a_provider_outage_during_parsing_is_a_502_and_recorded(client):
     assert "overloaded for good" in LLMCall.objects.get().error
 
 
+@override_settings(AGENTIC_DJANGO=PARSE_WITH_DEFAULT)
+def test_callers_get_a_generic_message_and_a_code_for_a_provider_error(client):
+    def down(prompt):
+        raise LLMProviderError(
+            "quota exceeded for organisation acme-widgets", provider="mock", status_code=429
+        )
+
+    with use_llm(FunctionBackend(down)):
+        response = post(client, "echo", {"intent": "show my orders"})
+    body = response.json()
+    assert response.status_code == 502
+    assert "acme-widgets" not in json.dumps(body)
+    assert body["details"] == {"code": "llm_provider_error"}
+    assert body["error"] == "The language model provider returned an error."
+    # The operator still reads what the provider said.
+    assert "acme-widgets" in ExecutionTrace.objects.get().error
+
+
 class Refund(BaseModel):
     order_id: int
     amount: Decimal

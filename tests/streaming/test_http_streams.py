@@ -13,6 +13,7 @@ import json
 import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
+from django.contrib.auth.models import Permission
 from django.test import Client
 from rest_framework.authtoken.models import Token
 
@@ -60,9 +61,18 @@ def other_token(other_user):
 
 @pytest.fixture
 def staff_token(django_user_model):
+    """Staff allowed to read every run (``view_agentrun``)."""
     staff = django_user_model.objects.create_user(
         username="stella", password="pw-stella", is_staff=True
     )
+    staff.user_permissions.add(Permission.objects.get(codename="view_agentrun"))
+    return Token.objects.create(user=staff).key
+
+
+@pytest.fixture
+def plain_staff_token(django_user_model):
+    """Staff without any permission."""
+    staff = django_user_model.objects.create_user(username="sam", is_staff=True)
     return Token.objects.create(user=staff).key
 
 
@@ -459,6 +469,14 @@ async def test_staff_reads_anyones_run(finished_run, staff_token):
     response = await get(f"/agents/runs/{run_id}/events/", headers=token_header(staff_token))
     assert response.status == 200
     assert as_rows(response.sse()) == as_rows(streamed)
+
+
+async def test_staff_without_view_agentrun_may_not_read_others_runs(
+    finished_run, plain_staff_token
+):
+    run_id, _ = finished_run
+    response = await get(f"/agents/runs/{run_id}/events/", headers=token_header(plain_staff_token))
+    assert_error(response, 404, "not_found")
 
 
 async def test_replay_uses_the_endpoints_transport(user, token):

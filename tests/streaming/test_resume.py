@@ -206,12 +206,17 @@ async def test_missing_decision_is_400(token):
 # --- everyone else ----------------------------------------------------------------------
 
 
-async def test_another_user_without_permission_is_403(token, other_token):
+async def test_another_user_who_may_not_see_the_run_gets_the_404_of_an_unknown_run(
+    token, other_token
+):
     asked = await ask(token)
 
     response = await resume(asked.run_id, {"decision": "approve"}, other_token)
 
-    assert_error(response, 403, "permission_denied")
+    # Answering 403 here would confirm that the run exists.
+    assert_error(response, 404, "not_found")
+    unknown = await resume("doesnotexist", {"decision": "approve"}, other_token)
+    assert response.body == unknown.body
     assert (await approval(asked.approval_id)).status == ApprovalStatus.PENDING
     assert (await resume(asked.run_id, {"decision": "reject"}, token)).status == 200
     await asked.rest()
@@ -239,6 +244,22 @@ async def test_an_approver_may_decide_someone_elses_run(token, approver_token):
     assert rest[0].data["decided_by"] == "carol"
     assert rest[-1].data["result"] == {"decision": "approve"}
     assert (await approval(asked.approval_id)).decided_by.username == "carol"
+
+
+async def test_an_approver_of_the_pending_request_may_read_the_run(token, approver_token):
+    asked = await ask(token)
+
+    follower = await open_request(
+        "GET", f"/agents/runs/{asked.run_id}/events/", headers=token_header(approver_token)
+    )
+    await follower.start()
+    assert follower.status == 200
+    # The approver reads up to the question, the context they decide on.
+    seen = await follower.read_until("approval_requested")
+    await follower.close()
+    assert [event.seq for event in seen] == [event.seq for event in asked.before]
+    assert (await resume(asked.run_id, {"decision": "reject"}, token)).status == 200
+    await asked.rest()
 
 
 async def test_unknown_run_is_404(token):

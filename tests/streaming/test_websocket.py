@@ -239,6 +239,32 @@ async def test_a_token_opens_a_socket_to_a_private_endpoint(open_socket, token):
     assert events[-1]["result"] == {"ok": True}
 
 
+async def test_a_deleted_token_stops_an_open_socket_at_its_next_action(open_socket, token):
+    socket = await connected(open_socket, "chatty", auth(token))
+    await run_to_end(socket, "give 1")
+    await sync_to_async(Token.objects.filter(key=token).delete)()
+
+    await socket.send_json_to({"type": "intent", "intent": "give 1"})
+
+    assert (await error_reply(socket))["code"] == "not_authenticated"
+    assert (await socket.receive_output(timeout=TIMEOUT))["type"] == "websocket.close"
+    assert await sync_to_async(AgentRun.objects.count)() == 1
+
+
+async def test_a_deactivated_user_may_no_longer_decide_or_start_runs(
+    open_socket, session_cookie, user
+):
+    socket = await connected(open_socket, "private_stream", [(b"cookie", session_cookie.encode())])
+    user.is_active = False
+    await sync_to_async(user.save)()
+
+    await socket.send_json_to({"type": "decision", "approval_id": "x", "decision": "approve"})
+
+    assert (await error_reply(socket))["code"] == "not_authenticated"
+    close = await socket.receive_output(timeout=TIMEOUT)
+    assert close == {"type": "websocket.close", "code": 4401}
+
+
 async def test_anonymous_callers_of_a_private_endpoint_are_refused(open_socket):
     _, ok, code = await open_socket("private_stream")
     assert (ok, code) == (False, 4401)
@@ -277,12 +303,48 @@ async def test_an_origin_that_is_not_a_web_site_is_refused(open_socket, origin):
 
 
 @override_settings(ALLOWED_HOSTS=["testserver"])
-@pytest.mark.parametrize("origin", [b"http://testserver", b"https://testserver:8443"])
-async def test_the_sites_own_origin_is_accepted(open_socket, origin, session_cookie):
-    headers = [(b"origin", origin), (b"cookie", session_cookie.encode())]
+async def test_the_sites_own_origin_is_accepted(open_socket, session_cookie):
+    headers = [
+        (b"origin", b"http://testserver"),
+        (b"host", b"testserver"),
+        (b"cookie", session_cookie.encode()),
+    ]
     socket = await connected(open_socket, "chatty", headers)
     _, events = await run_to_end(socket, "give 1")
     assert events[-1]["result"] == {"parts": 1}
+
+
+@override_settings(ALLOWED_HOSTS=["testserver"])
+@pytest.mark.parametrize(
+    "origin", [b"http://testserver:8080", b"https://testserver", b"https://testserver:8443"]
+)
+async def test_another_port_or_scheme_of_the_same_host_is_refused(
+    open_socket, origin, session_cookie
+):
+    # Django's CSRF rule: scheme, host and port make the origin (a page on another
+    # port of the same host once approved a refund with a customer's cookie).
+    headers = [(b"origin", origin), (b"host", b"testserver"), (b"cookie", session_cookie.encode())]
+    _, ok, code = await open_socket("chatty", headers)
+    assert (ok, code) == (False, 4403)
+
+
+@override_settings(
+    ALLOWED_HOSTS=["testserver"], SECURE_PROXY_SSL_HEADER=("HTTP_X_FORWARDED_PROTO", "https")
+)
+async def test_the_https_origin_is_the_sites_own_behind_a_tls_proxy(open_socket):
+    headers = [
+        (b"origin", b"https://testserver"),
+        (b"host", b"testserver"),
+        (b"x-forwarded-proto", b"https"),
+    ]
+    await connected(open_socket, "chatty", headers)
+
+
+@override_settings(ALLOWED_HOSTS=["testserver"], CSRF_TRUSTED_ORIGINS=["https://*.example.com"])
+async def test_a_csrf_trusted_wildcard_origin_admits_subdomains_on_its_scheme(open_socket):
+    await connected(open_socket, "chatty", [(b"origin", b"https://app.example.com")])
+    _, ok, _ = await open_socket("chatty", [(b"origin", b"http://app.example.com")])
+    assert not ok
 
 
 @override_settings(ALLOWED_HOSTS=["testserver"], CSRF_TRUSTED_ORIGINS=["https://app.example"])
@@ -298,7 +360,7 @@ async def test_a_wildcard_in_allowed_hosts_does_not_admit_foreign_origins(
     foreign = [(b"origin", b"http://evil.example"), (b"host", b"shop.example"), cookie]
     _, ok, code = await open_socket("chatty", foreign)
     assert (ok, code) == (False, 4403)
-    same_site = [(b"origin", b"https://shop.example"), (b"host", b"shop.example"), cookie]
+    same_site = [(b"origin", b"http://shop.example"), (b"host", b"shop.example"), cookie]
     await connected(open_socket, "chatty", same_site)
 
 
@@ -439,14 +501,22 @@ async def test_staff_may_follow_anyones_run(open_socket, token, django_user_mode
     owner = await connected(open_socket, "chatty", auth(token))
     run_id, _ = await run_to_end(owner, "give 2")
 
-    def make_staff() -> str:
-        staff = django_user_model.objects.create_user("dave", password="pw", is_staff=True)
+    def make_staff(name: str, *codenames: str) -> str:
+        staff = django_user_model.objects.create_user(name, password="pw", is_staff=True)
+        staff.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
         return Token.objects.create(user=staff).key
 
-    staff_socket = await connected(open_socket, "chatty", auth(await sync_to_async(make_staff)()))
+    staff_socket = await connected(
+        open_socket, "chatty", auth(await sync_to_async(make_staff)("dave", "view_agentrun"))
+    )
     await staff_socket.send_json_to({"type": "subscribe", "run_id": run_id, "since": 1})
     replay = events_of(await collect(staff_socket, ended(run_id)), run_id)
     assert [event["seq"] for event in replay] == [2]
+
+    # Being staff is not enough: reading others' runs takes view_agentrun.
+    plain = await connected(open_socket, "chatty", auth(await sync_to_async(make_staff)("sam")))
+    await plain.send_json_to({"type": "subscribe", "run_id": run_id})
+    assert (await error_reply(plain))["code"] == "not_found"
 
 
 # --- decisions -----------------------------------------------------------------------------
