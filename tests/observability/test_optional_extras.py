@@ -9,7 +9,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# A meta path finder refusing the extras' packages, as if they were not installed.
+# A meta path finder refusing the extras' packages, as if they were not installed. The
+# mcp SDK needs opentelemetry-api, so an environment without it has no mcp SDK either.
 SCRIPT = """
 import sys
 
@@ -20,6 +21,7 @@ class Missing:
         return None
 
 sys.meta_path.insert(0, Missing())
+sys.modules["mcp"] = sys.modules["mcp_types"] = None  # as the mcp tests block the SDK
 import django
 django.setup()
 from django.core.management import call_command

@@ -183,7 +183,8 @@ def lookup_order(order_id: int) -> dict:
     return {"id": order_id, "status": "shipped"}
 
 
-def test_each_tool_call_of_an_agentic_loop_is_a_span(site, client, mock_llm, spans):
+def test_each_tool_call_of_an_agentic_loop_is_a_span(site, client, user, mock_llm, spans):
+    client.force_login(user)
     from agentic_django.llm import ToolCall
 
     @site.agent_endpoint("support", description="Answers order questions.", tools=[lookup_order])
