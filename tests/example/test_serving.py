@@ -255,8 +255,9 @@ def test_celery_worker_and_beat_run_the_approval_sweep(project, tmp_path):
                     (request_id,),
                 ).fetchall()
     finally:
-        _stop(beat)
+        beat.terminate()  # both stop at once
         _stop(worker)
+        _stop(beat)
     logs = (tmp_path / "worker.log").read_text() + (tmp_path / "beat.log").read_text()
     assert status == "expired", logs[-3000:]
     assert "agentic_django.expire_approvals" in (tmp_path / "beat.log").read_text()
