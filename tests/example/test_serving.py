@@ -10,8 +10,10 @@ which run the scheduled approval sweep.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -59,8 +61,16 @@ def project(tmp_path_factory) -> tuple[dict[str, str], str]:
 
 
 def _serve(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start ``command`` in a session of its own: its pid is the group of its children."""
     with log.open("w") as output:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _wait(base: str, server: subprocess.Popen, log: Path) -> None:
@@ -76,11 +86,14 @@ def _wait(base: str, server: subprocess.Popen, log: Path) -> None:
 
 
 def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM, as a process manager stops it; then SIGKILL to the whole group (gunicorn's
+    and Celery's worker processes included), so no child outlives the test."""
     server.terminate()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait(timeout=20)
 
 
 def _request(base: str, path: str, token: str, intent: str) -> urllib.request.Request:
@@ -183,6 +196,8 @@ def test_gunicorn_uvicorn_workers_with_whitenoise_serve_everything(project, tmp_
         "-k", "uvicorn_worker.UvicornWorker", "-w", "2", "-b", f"{HOST}:{port}",
         # Its control socket lives in ~/.gunicorn by default, one path for every test run.
         "--no-control-socket",
+        # A worker told to stop waits for its open requests, up to this (30 s by default).
+        "--graceful-timeout", "5",
     ]  # fmt: skip
     log = tmp_path / "gunicorn.log"
     server = _serve(command, production, log)
