@@ -1,7 +1,8 @@
 """The example project's Celery app, configured the standard way from Django settings.
 
-Workers: ``celery -A example_project worker -B`` (``-B`` runs the beat schedule
-that expires approvals and requeues stalled ones).
+The demo runs ``celery -A example_project worker -B`` (``-B`` runs the beat schedule
+that expires approvals and requeues stalled ones); in production run one separate
+``celery beat`` process instead (docs/deploy.md).
 """
 
 from __future__ import annotations

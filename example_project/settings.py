@@ -24,8 +24,12 @@ if (BASE_DIR / ".env").is_file():
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="insecure-dev-only-secret-key-change-me")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
-# Daphne does not serve static files; the ASGI app does it itself unless a web server does.
-SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
+# Production without a proxy serving STATIC_ROOT: WhiteNoise (the "serve" extra) serves the
+# collected files from the app processes (docs/deploy.md).
+WHITENOISE = env.bool("WHITENOISE", default=False)
+# Daphne does not serve static files; the ASGI app does it itself unless a web server (or
+# WhiteNoise) does.
+SERVE_STATIC = env.bool("SERVE_STATIC", default=not WHITENOISE)
 
 INSTALLED_APPS = [
     "daphne",
@@ -50,6 +54,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+if WHITENOISE:
+    # Right after SecurityMiddleware, as WhiteNoise asks: files answer before sessions load.
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "example_project.urls"
 ASGI_APPLICATION = "example_project.asgi.application"
@@ -179,11 +186,16 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# How often beat sweeps approvals (expiry, re-queueing): a minute is plenty in production.
+_approval_sweep = env.float("AGENTIC_APPROVAL_SWEEP_SECONDS", default=60.0)
 CELERY_BEAT_SCHEDULE = {
-    "agentic-expire-approvals": {"task": "agentic_django.expire_approvals", "schedule": 60.0},
+    "agentic-expire-approvals": {
+        "task": "agentic_django.expire_approvals",
+        "schedule": _approval_sweep,
+    },
     "agentic-requeue-approvals": {
         "task": "agentic_django.requeue_stalled_approvals",
-        "schedule": 60.0,
+        "schedule": _approval_sweep,
     },
     "agentic-cleanup": {"task": "agentic_django.cleanup", "schedule": 24 * 60 * 60.0},
 }

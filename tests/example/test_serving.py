@@ -3,13 +3,18 @@
 Development: ``runserver`` with daphne first in ``INSTALLED_APPS`` is daphne's ASGI
 server, so streams work beside JSON, and it serves the admin's static files.
 Production: ``collectstatic``, then daphne on the project's ASGI application (the
-proxy serves ``STATIC_ROOT``; daphne serves no files).
+proxy serves ``STATIC_ROOT``; daphne serves no files), or gunicorn managing uvicorn
+workers with WhiteNoise serving the files; beside them a Celery worker and beat,
+which run the scheduled approval sweep.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -18,10 +23,14 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from websockets.sync.client import connect
 
 from .conftest import HOST, ROOT, USERS_SCRIPT, _free_port
 
 pytestmark = pytest.mark.integration
+
+#: The commands the virtualenv installs (gunicorn, celery), as docs/deploy.md runs them.
+BIN = Path(sys.executable).parent
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +61,16 @@ def project(tmp_path_factory) -> tuple[dict[str, str], str]:
 
 
 def _serve(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    """Start ``command`` in a session of its own: its pid is the group of its children."""
     with log.open("w") as output:
-        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _wait(base: str, server: subprocess.Popen, log: Path) -> None:
@@ -63,17 +80,20 @@ def _wait(base: str, server: subprocess.Popen, log: Path) -> None:
         try:
             with urllib.request.urlopen(f"{base}/agents/health/", timeout=2):
                 return
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, or accepted by a master whose workers are still booting
             time.sleep(0.2)
     raise AssertionError(f"the server did not start: {log.read_text()[-2000:]}")
 
 
 def _stop(server: subprocess.Popen) -> None:
+    """SIGTERM, as a process manager stops it; then SIGKILL to the whole group (gunicorn's
+    and Celery's worker processes included), so no child outlives the test."""
     server.terminate()
-    try:
+    with contextlib.suppress(subprocess.TimeoutExpired):
         server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait(timeout=20)
 
 
 def _request(base: str, path: str, token: str, intent: str) -> urllib.request.Request:
@@ -123,17 +143,21 @@ def test_runserver_with_daphne_installed_serves_json_streams_and_static(project,
     assert "ASGI/Daphne" in (tmp_path / "runserver.log").read_text()
 
 
-def test_collectstatic_then_daphne_serves_json_and_streams(project, tmp_path):
-    env, token = project
-    production = {**env, "DEBUG": "false", "SERVE_STATIC": "false"}
+def _collectstatic(env: dict[str, str]) -> None:
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput"],
         cwd=ROOT,
-        env=production,
+        env=env,
         check=True,
         capture_output=True,
     )
     assert (Path(env["STATIC_ROOT"]) / "admin" / "css" / "base.css").is_file()
+
+
+def test_collectstatic_then_daphne_serves_json_and_streams(project, tmp_path):
+    env, token = project
+    production = {**env, "DEBUG": "false", "SERVE_STATIC": "false"}
+    _collectstatic(production)
     port = _free_port()
     base = f"http://{HOST}:{port}"
     command = [sys.executable, "-m", "daphne", "-b", HOST, "-p", str(port)]
@@ -145,3 +169,110 @@ def test_collectstatic_then_daphne_serves_json_and_streams(project, tmp_path):
         assert _status(f"{base}/static/admin/css/base.css") == 404
     finally:
         _stop(server)
+
+
+def _socket_streams_a_run(base: str, token: str) -> None:
+    """A WebSocket opens, takes an intent and streams the run's first event."""
+    url = base.replace("http://", "ws://", 1) + "/agents/refunds/ws/"
+    headers = {"Authorization": f"Token {token}"}
+    with connect(url, additional_headers=headers, open_timeout=30) as socket:
+        socket.send(json.dumps({"type": "intent", "intent": "refund my last order"}))
+        run = json.loads(socket.recv(timeout=60))
+        assert run["type"] == "run", run
+        event = json.loads(socket.recv(timeout=60))
+    assert event["type"] == "event", event
+    assert event["run_id"] == run["run_id"]
+    assert event["event"]["kind"] == "thought", event
+
+
+def test_gunicorn_uvicorn_workers_with_whitenoise_serve_everything(project, tmp_path):
+    env, token = project
+    production = {**env, "DEBUG": "false", "WHITENOISE": "true"}
+    _collectstatic(production)
+    port = _free_port()
+    base = f"http://{HOST}:{port}"
+    command = [
+        str(BIN / "gunicorn"), "example_project.asgi:application",
+        "-k", "uvicorn_worker.UvicornWorker", "-w", "2", "-b", f"{HOST}:{port}",
+        # Its control socket lives in ~/.gunicorn by default, one path for every test run.
+        "--no-control-socket",
+        # A worker told to stop waits for its open requests, up to this (30 s by default).
+        "--graceful-timeout", "5",
+    ]  # fmt: skip
+    log = tmp_path / "gunicorn.log"
+    server = _serve(command, production, log)
+    try:
+        _wait(base, server, log)
+        _answers_json_and_streams(base, token)
+        _socket_streams_a_run(base, token)
+        with urllib.request.urlopen(f"{base}/static/admin/css/base.css", timeout=10) as response:
+            assert response.status == 200
+            assert response.headers["Content-Type"].startswith("text/css")
+    finally:
+        _stop(server)
+    assert "uvicorn_worker.UvicornWorker" in log.read_text()
+
+
+EXPIRED_REQUEST_SCRIPT = """
+import django
+django.setup()
+from datetime import timedelta
+from django.utils import timezone
+from agentic_django.models import ApprovalRequest
+request = ApprovalRequest.objects.create(
+    kind="code", endpoint_name="refunds", rule_name="deploy", action={"code": "result = 1"},
+    fingerprint="deploy", expires_at=timezone.now() - timedelta(minutes=1),
+)
+print(request.request_id)
+"""
+
+
+def test_celery_worker_and_beat_run_the_approval_sweep(project, tmp_path):
+    """Beat sends the scheduled sweep, the worker carries it out: a due request expires."""
+    env, _ = project
+    celery_env = {
+        **env,
+        "AGENTIC_TASK_RUNNER": "celery",
+        "CELERY_BROKER_FOLDER": str(tmp_path / "broker"),
+        # The sweep's period, a minute by default, shortened so the test need not wait.
+        "AGENTIC_APPROVAL_SWEEP_SECONDS": "0.5",
+    }
+    request_id = subprocess.run(
+        [sys.executable, "-c", EXPIRED_REQUEST_SCRIPT],
+        cwd=ROOT,
+        env=celery_env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    celery = [str(BIN / "celery"), "-A", "example_project"]
+    worker = _serve(
+        [*celery, "worker", "--concurrency", "1", "--loglevel", "info"],
+        celery_env,
+        tmp_path / "worker.log",
+    )
+    beat = _serve(
+        [*celery, "beat", "--loglevel", "info", "--schedule", str(tmp_path / "beat-schedule")],
+        celery_env,
+        tmp_path / "beat.log",
+    )
+    database = env["DATABASE_URL"].removeprefix("sqlite:///")
+    status = "pending"
+    try:
+        deadline = time.monotonic() + 60  # a hang guard only
+        while status == "pending" and time.monotonic() < deadline:
+            for process, name in ((worker, "worker.log"), (beat, "beat.log")):
+                assert process.poll() is None, (tmp_path / name).read_text()[-2000:]
+            time.sleep(0.2)
+            with sqlite3.connect(database) as connection:
+                [(status,)] = connection.execute(
+                    "SELECT status FROM agentic_django_approvalrequest WHERE request_id = ?",
+                    (request_id,),
+                ).fetchall()
+    finally:
+        beat.terminate()  # both stop at once
+        _stop(worker)
+        _stop(beat)
+    logs = (tmp_path / "worker.log").read_text() + (tmp_path / "beat.log").read_text()
+    assert status == "expired", logs[-3000:]
+    assert "agentic_django.expire_approvals" in (tmp_path / "beat.log").read_text()
