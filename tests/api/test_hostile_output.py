@@ -38,6 +38,11 @@ HOSTILE = {
 }
 
 
+@pytest.fixture(autouse=True)
+def signed_in(client, user):
+    client.force_login(user)  # agent endpoints are authenticated by default
+
+
 def post(client, name, body):
     return client.post(f"/agents/{name}/", json.dumps(body), content_type="application/json")
 

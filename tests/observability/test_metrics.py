@@ -170,6 +170,15 @@ def test_metrics_public_opens_the_view_to_anyone(client):
 
 def test_no_label_carries_user_data_or_unbounded_values(client, user):
     client.force_login(user)
+    # Metrics live as long as the process: endpoints of earlier tests (registered on an
+    # isolated site, gone since) may already be label values. Only new ones are judged.
+    earlier = {
+        sample.labels["endpoint"]
+        for name, family in scrape(client).items()
+        if name.startswith("agentic_")
+        for sample in family.samples
+        if "endpoint" in sample.labels
+    }
     secret = "refund order 91357 for alice@example.com"
     body = post(client, "echo", {"intent": secret}).json()
     post(client, "denied", {"intent": secret, "session_id": body["session_id"]})
@@ -182,7 +191,7 @@ def test_no_label_carries_user_data_or_unbounded_values(client, user):
     # Short values (a user id) are compared whole; identifying text anywhere in a value.
     forbidden_values = {user.get_username(), str(user.pk)}
     forbidden_parts = {secret, body["session_id"], "91357", "alice@example.com", "user-typed"}
-    endpoints = set(agents.endpoints) | {"other"}
+    endpoints = set(agents.endpoints) | {"other"} | earlier
     ours = [family for name, family in families.items() if name.startswith("agentic_")]
     assert ours, "no agentic_ metrics exposed"
     for family in ours:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from channels.testing import WebsocketCommunicator
+from rest_framework.permissions import AllowAny
 
 from agentic_django import Intent
 from agentic_django.asgi import get_application
@@ -30,7 +31,8 @@ async def _settle():
 
 @pytest.fixture
 def hostile_stream(site):
-    @site.agent_endpoint("hostile_stream", streaming="sse")
+    # Public on purpose: these tests are about the values, not about who asks.
+    @site.agent_endpoint("hostile_stream", streaming="sse", permission_classes=[AllowAny])
     async def handler(intent: Intent, stream: AgentStream):
         await stream.emit_partial("part", data=HOSTILE[intent.raw][0])
         return HOSTILE[intent.raw][0]

@@ -490,10 +490,11 @@ async def test_replay_uses_the_endpoints_transport(user, token):
     assert as_rows(response.ndjson()) == as_rows(started.ndjson())
 
 
-async def test_invalid_run_id_falls_through_to_django():
-    # Not a run id the stream routes accept: Django answers (its own 404 page).
-    response = await get("/agents/runs/not.an.id/events/")
+async def test_a_run_id_of_any_shape_is_the_apis_json_404(token):
+    # Not a run id the API ever issues: still the API's answer, not the project's HTML page.
+    response = await get("/agents/runs/not.an.id/events/", headers=token_header(token))
     assert response.status == 404
+    assert response.header("content-type") == "application/json"
 
 
 # --- following a live run ---------------------------------------------------------------

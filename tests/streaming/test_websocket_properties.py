@@ -11,6 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from rest_framework.permissions import AllowAny
 
 from agentic_django import Intent
 from agentic_django.asgi import get_application
@@ -44,7 +45,8 @@ messages = st.one_of(
 
 @pytest.fixture
 def quick(site):
-    @site.agent_endpoint("quick", streaming=True)
+    # Public on purpose: the property is about messages, not about who sends them.
+    @site.agent_endpoint("quick", streaming=True, permission_classes=[AllowAny])
     async def handler(intent: Intent, stream: AgentStream):
         return {"ok": True}
 
