@@ -13,6 +13,14 @@ pytestmark = pytest.mark.django_db
 SCHEMA = "/api/schema/"
 
 
+@pytest.fixture
+def client(client, user):
+    """A signed-in client: the schema and its pages follow the agent API's permissions,
+    which need an authenticated caller by default."""
+    client.force_login(user)
+    return client
+
+
 def schema(client):
     response = client.get(SCHEMA, HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200, response.content[:500]
@@ -56,10 +64,13 @@ def test_swagger_ui_and_redoc_are_served_without_a_cdn(client):
 
 
 def test_schema_and_docs_follow_the_agent_api_permissions(client, user):
-    locked = {"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}
-    with override_settings(AGENTIC_DJANGO=locked):
-        for page in ("", "swagger/", "redoc/"):
-            assert client.get(SCHEMA + page).status_code in (401, 403)
-        client.force_login(user)
+    opened = {"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+    client.logout()
+    for page in ("", "swagger/", "redoc/"):
+        assert client.get(SCHEMA + page).status_code in (401, 403)
+    with override_settings(AGENTIC_DJANGO=opened):
         for page in ("", "swagger/", "redoc/"):
             assert client.get(SCHEMA + page).status_code == 200
+    client.force_login(user)
+    for page in ("", "swagger/", "redoc/"):
+        assert client.get(SCHEMA + page).status_code == 200
