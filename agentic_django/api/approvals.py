@@ -20,6 +20,9 @@ from ..models import ApprovalRequest, ApprovalStatus
 from ..services import approval_runs, approvals
 from .views import AgentAPIView
 
+#: The largest ``?offset=`` accepted: far past any real list, well inside the
+#: 64-bit integers databases take for OFFSET.
+MAX_OFFSET = 2**31 - 1
 #: Requests listed per page (``?offset=`` moves on).
 PAGE_SIZE = 50
 
@@ -103,6 +106,10 @@ class ApprovalListView(ApprovalAPIView):
             offset = max(int(request.query_params.get("offset", 0)), 0)
         except ValueError:
             raise exceptions.ValidationError({"offset": ["Must be an integer."]}) from None
+        if offset > MAX_OFFSET:
+            # Past a 64-bit integer the database refuses the query (a 500); nothing
+            # lives that far anyway, so say so instead.
+            raise exceptions.ValidationError({"offset": [f"Must be at most {MAX_OFFSET}."]})
         page = list(visible.order_by("-created_at")[offset : offset + PAGE_SIZE + 1])
         rows = [describe(approvals.expire_if_due(item)) for item in page[:PAGE_SIZE]]
         return {

@@ -113,7 +113,9 @@ def _approval_paths(base_path: str) -> dict[str, Any]:
                     for name, schema in (
                         ("status", {"type": "string"}),
                         ("endpoint", {"type": "string"}),
-                        ("offset", {"type": "integer", "minimum": 0}),
+                        # The maximum is ``approvals.MAX_OFFSET`` (not imported: that module
+                        # needs the models, this one must not).
+                        ("offset", {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}),
                     )
                 ],
                 "responses": {
@@ -131,6 +133,7 @@ def _approval_paths(base_path: str) -> dict[str, Any]:
                             }
                         },
                     },
+                    "400": _error("Unknown status, or an offset out of range."),
                     "401": _error("Authentication required."),
                 },
             }
@@ -176,6 +179,7 @@ def _approval_paths(base_path: str) -> dict[str, Any]:
                         "description": "The request after the decision.",
                         "content": {"application/json": {"schema": approval}},
                     },
+                    "400": _error("Invalid JSON, or a decision other than approve/reject."),
                     "403": _error("You may not decide this request."),
                     "404": _error("No such request, or not yours to see."),
                     "409": _error("Expired, or already decided the other way."),

@@ -102,7 +102,7 @@ def test_openapi_describes_the_approvals_api(client):
     decide = document["paths"]["/agents/approvals/{request_id}/decision/"]["post"]
     body = decide["requestBody"]["content"]["application/json"]["schema"]
     assert body["properties"]["decision"]["enum"] == ["approve", "reject"]
-    assert set(decide["responses"]) == {"200", "403", "404", "409"}
+    assert set(decide["responses"]) == {"200", "400", "403", "404", "409"}
     listing = document["paths"]["/agents/approvals/"]["get"]
     assert [p["name"] for p in listing["parameters"]] == ["status", "endpoint", "offset"]
     statuses = document["components"]["schemas"]["ApprovalRequest"]["properties"]["status"]
