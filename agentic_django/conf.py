@@ -111,8 +111,9 @@ DEFAULTS: dict[str, Any] = {
     # Link from a trace's admin page to its span tree, e.g.
     # "https://jaeger.internal/trace/{trace_id}" ({span_id} is available too).
     "OTEL_TRACE_URL": "",
-    # Put each LLM completion on its span (gen_ai.output.messages), personal data
-    # redacted by the PII policy. Off: spans carry no prompt or completion text.
+    # Put each LLM call's prompt and completion on its span (gen_ai.input.messages,
+    # gen_ai.output.messages, ...), personal data redacted by the PII policy.
+    # Off: spans carry no prompt or completion text.
     "OTEL_RECORD_CONTENT": False,
     "API_TITLE": "Agent endpoints",
     "API_VERSION": "1.0.0",

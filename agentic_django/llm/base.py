@@ -325,7 +325,9 @@ def schema_name(prompt: LLMPrompt, default: str = "response") -> str:
 class LLMCallRecord:
     """One finished LLM call, handed to an observer for recording.
 
-    Exactly one of ``response`` and ``error`` is set.
+    Exactly one of ``response`` and ``error`` is set. ``prompt`` is what was sent,
+    for observers that record content when asked to (tracing); ``None`` when the
+    caller did not hand it over.
     """
 
     purpose: str
@@ -334,6 +336,7 @@ class LLMCallRecord:
     latency_ms: float
     response: LLMResponse | None = None
     error: BaseException | None = None
+    prompt: LLMPrompt | None = None
 
 
 #: Receives each piece of a streamed reply's text as it arrives.
@@ -370,9 +373,9 @@ async def observed_generate(
         else:
             response = await _assemble_stream(llm, prompt, on_text)
     except Exception as exc:
-        await _notify(observer, llm, purpose, started, error=exc)
+        await _notify(observer, llm, prompt, purpose, started, error=exc)
         raise
-    await _notify(observer, llm, purpose, started, response=response)
+    await _notify(observer, llm, prompt, purpose, started, response=response)
     return response
 
 
@@ -402,6 +405,7 @@ async def _assemble_stream(
 async def _notify(
     observer: LLMCallObserver | None,
     llm: LLMBackend,
+    prompt: LLMPrompt,
     purpose: str,
     started: float,
     *,
@@ -417,6 +421,7 @@ async def _notify(
         latency_ms=(time.perf_counter() - started) * 1000.0,
         response=response,
         error=error,
+        prompt=prompt,
     )
     result = observer(record)
     if inspect.isawaitable(result):

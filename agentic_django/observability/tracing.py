@@ -16,9 +16,11 @@ the pipeline carries no tracing code of its own. Where the work has already
 happened when we hear of it (an LLM call, a tool call, a sandbox run), the span is
 written afterwards with its measured start and end.
 
-Prompts and tool arguments are never recorded; completions only with
-``OTEL_RECORD_CONTENT`` on, with personal data redacted by the PII policy.
-Otherwise spans carry names, models, token counts, cost and outcomes.
+Content is not recorded by default: spans carry names, models, token counts, cost
+and outcomes. With ``OTEL_RECORD_CONTENT`` on, each LLM span also carries the
+prompt (``gen_ai.system_instructions``, ``gen_ai.input.messages``) and the
+completion (``gen_ai.output.messages``), personal data redacted by the PII policy.
+Tool spans never carry their arguments.
 
 Without ``opentelemetry-api`` installed, :data:`enabled` is false and every
 decorator returns the function unchanged.
@@ -278,15 +280,8 @@ def llm_call(record: Any, call: Any) -> None:
     }
     if response is not None and call.finish_reason:
         attributes["gen_ai.response.finish_reasons"] = [call.finish_reason]
-    if response is not None and response.content and _record_content():
-        attributes["gen_ai.output.messages"] = json.dumps(
-            [
-                {
-                    "role": "assistant",
-                    "parts": [{"type": "text", "content": _redacted(response.content)}],
-                }
-            ]
-        )
+    if _record_content():
+        attributes.update(_content_attributes(record))
     _finished_span(
         f"chat {record.model or call.model}", call.latency_ms, attributes, error=call.error
     )
@@ -298,11 +293,66 @@ def _record_content() -> bool:
     return bool(agentic_settings.OTEL_RECORD_CONTENT)
 
 
-def _redacted(text: str) -> str:
-    """``text`` with personal data replaced, as the PII policy's redact mode does."""
+def _content_attributes(record: Any) -> dict[str, str]:
+    """The prompt and completion of one call as GenAI message attributes, redacted.
+
+    The conventions' JSON shapes: ``gen_ai.system_instructions`` a list of parts,
+    ``gen_ai.input.messages`` and ``gen_ai.output.messages`` lists of
+    ``{"role", "parts"}`` messages. Every string inside (text, tool arguments, tool
+    results) goes through the PII policy's redaction before it leaves the process.
+    """
+    attributes: dict[str, str] = {}
+    prompt = record.prompt
+    if prompt is not None:
+        if prompt.system:
+            attributes["gen_ai.system_instructions"] = _json_redacted(
+                [{"type": "text", "content": prompt.system}]
+            )
+        messages = [_message(message) for message in prompt.messages]
+        if messages:
+            attributes["gen_ai.input.messages"] = _json_redacted(messages)
+    response = record.response
+    if response is not None and (response.content or response.tool_calls):
+        parts: list[dict[str, Any]] = []
+        if response.content:
+            parts.append({"type": "text", "content": response.content})
+        parts.extend(_tool_call_part(call) for call in response.tool_calls)
+        output: dict[str, Any] = {"role": "assistant", "parts": parts}
+        if response.finish_reason:
+            output["finish_reason"] = response.finish_reason
+        attributes["gen_ai.output.messages"] = _json_redacted([output])
+    return attributes
+
+
+def _message(message: Any) -> dict[str, Any]:
+    """One prompt message in the conventions' shape: text, tool calls or a tool's answer."""
+    parts: list[dict[str, Any]] = []
+    if message.role == "tool":
+        parts.append(
+            {"type": "tool_call_response", "id": message.tool_call_id, "response": message.content}
+        )
+    elif message.content:
+        parts.append({"type": "text", "content": message.content})
+    parts.extend(_tool_call_part(call) for call in message.tool_calls or [])
+    shaped: dict[str, Any] = {"role": message.role, "parts": parts}
+    if message.name:
+        shaped["name"] = message.name
+    return shaped
+
+
+def _tool_call_part(call: Any) -> dict[str, Any]:
+    return {"type": "tool_call", "id": call.id, "name": call.name, "arguments": call.arguments}
+
+
+def _json_redacted(value: Any) -> str:
+    """``value`` as JSON, every string in it redacted as the PII policy's redact mode does.
+
+    Redacting the structure before encoding (not the encoded text) keeps the JSON
+    valid and reaches strings nested in tool arguments.
+    """
     from ..harness import PIIPolicy
 
-    return str(PIIPolicy(mode="redact").redact(text))
+    return json.dumps(PIIPolicy(mode="redact").redact(value), default=str)
 
 
 def tool_call(payload: Mapping[str, Any]) -> None:

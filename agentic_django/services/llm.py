@@ -258,6 +258,7 @@ class RecordingBackend:
                     latency_ms=(time.perf_counter() - started) * 1000,
                     response=response,
                     error=error,
+                    prompt=prompt,
                 )
             )
 

@@ -13,6 +13,14 @@ pytestmark = pytest.mark.django_db
 SCHEMA = "/api/schema/"
 
 
+@pytest.fixture
+def client(client, user):
+    """A signed-in client: the schema and its pages follow the agent API's permissions,
+    which need an authenticated caller by default."""
+    client.force_login(user)
+    return client
+
+
 def schema(client):
     response = client.get(SCHEMA, HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200, response.content[:500]
@@ -21,8 +29,7 @@ def schema(client):
     return json.loads(response.content)
 
 
-def test_the_project_schema_holds_agent_endpoints_streams_and_approvals(client, user):
-    client.force_login(user)  # the documents follow the agent API's permissions
+def test_the_project_schema_holds_agent_endpoints_streams_and_approvals(client):
     document = schema(client)
     validate(document)
     paths = document["paths"]
@@ -33,8 +40,7 @@ def test_the_project_schema_holds_agent_endpoints_streams_and_approvals(client, 
     assert "AgentError" in document["components"]["schemas"]
 
 
-def test_agent_operations_name_the_api_security_schemes(client, user):
-    client.force_login(user)  # the documents follow the agent API's permissions
+def test_agent_operations_name_the_api_security_schemes(client):
     document = schema(client)
     schemes = document["components"]["securitySchemes"]
     assert set(schemes) >= {"tokenAuth", "cookieAuth"}
@@ -45,13 +51,11 @@ def test_agent_operations_name_the_api_security_schemes(client, user):
     assert not document["paths"]["/agents/health/"]["get"].get("security")
 
 
-def test_our_own_document_stays_valid_for_projects_without_spectacular(client, user):
-    client.force_login(user)  # the documents follow the agent API's permissions
+def test_our_own_document_stays_valid_for_projects_without_spectacular(client):
     validate(client.get("/agents/openapi.json").json())
 
 
-def test_swagger_ui_and_redoc_are_served_without_a_cdn(client, user):
-    client.force_login(user)  # the documents follow the agent API's permissions
+def test_swagger_ui_and_redoc_are_served_without_a_cdn(client):
     for page in ("swagger/", "redoc/"):
         response = client.get(SCHEMA + page)
         assert response.status_code == 200
@@ -61,10 +65,13 @@ def test_swagger_ui_and_redoc_are_served_without_a_cdn(client, user):
 
 
 def test_schema_and_docs_follow_the_agent_api_permissions(client, user):
-    locked = {"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"]}
-    with override_settings(AGENTIC_DJANGO=locked):
-        for page in ("", "swagger/", "redoc/"):
-            assert client.get(SCHEMA + page).status_code in (401, 403)
-        client.force_login(user)
+    opened = {"DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"]}
+    client.logout()
+    for page in ("", "swagger/", "redoc/"):
+        assert client.get(SCHEMA + page).status_code in (401, 403)
+    with override_settings(AGENTIC_DJANGO=opened):
         for page in ("", "swagger/", "redoc/"):
             assert client.get(SCHEMA + page).status_code == 200
+    client.force_login(user)
+    for page in ("", "swagger/", "redoc/"):
+        assert client.get(SCHEMA + page).status_code == 200

@@ -184,12 +184,13 @@ def lookup_order(order_id: int) -> dict:
 
 
 def test_each_tool_call_of_an_agentic_loop_is_a_span(site, client, user, mock_llm, spans):
-    client.force_login(user)
     from agentic_django.llm import ToolCall
 
     @site.agent_endpoint("support", description="Answers order questions.", tools=[lookup_order])
     async def support(intent, context):
         return None
+
+    client.force_login(user)  # agent endpoints need an authenticated caller by default
 
     mock_llm.add_tool_call_response(
         ToolCall(id="c1", name="lookup_order", arguments={"order_id": 7})
@@ -233,31 +234,108 @@ def test_under_a_server_span_of_the_django_instrumentation_ours_is_its_child(cli
     assert [span.name for span in servers] == ["POST agents/<name>/"]
 
 
-def test_completions_are_recorded_only_when_turned_on_and_redacted(client, spans, settings):
+CONTENT_ATTRIBUTES = (
+    "gen_ai.system_instructions",
+    "gen_ai.input.messages",
+    "gen_ai.output.messages",
+)
+RECORDING_BACKENDS = {
+    "INTENT_PARSER_LLM": "default",
+    "LLM_BACKENDS": {
+        "default": {"BACKEND": "agentic_django.llm.MockBackend", "OPTIONS": {"model": "m"}}
+    },
+}
+
+
+def llm_spans(exporter):
+    return [span for span in exporter.get_finished_spans() if span.name.startswith("chat ")]
+
+
+def test_prompts_and_completions_are_recorded_only_when_turned_on_and_redacted(
+    client, spans, settings
+):
     from agentic_django.llm import FunctionBackend, LLMResponse, LLMUsage
     from agentic_django.testing import use_llm
 
     reply = {"action": "read", "domain": "order", "parameters": {}, "confidence": 0.9}
     text = json.dumps({**reply, "note": "write to alice@example.com"})
     backend = FunctionBackend(lambda prompt: LLMResponse(content=text, usage=LLMUsage(10, 5)))
-    base = {
-        "INTENT_PARSER_LLM": "default",
-        "LLM_BACKENDS": {
-            "default": {"BACKEND": "agentic_django.llm.MockBackend", "OPTIONS": {"model": "m"}}
-        },
-    }
+    intent = {"intent": "show the orders of carol@example.com"}
 
-    def llm_span():
-        return next(span for span in spans.get_finished_spans() if span.name.startswith("chat "))
-
-    settings.AGENTIC_DJANGO = base
+    # Off by default: no content attribute at all, and the intent appears nowhere.
+    settings.AGENTIC_DJANGO = RECORDING_BACKENDS
     with use_llm(backend):
-        send(client, "/agents/echo/", {"intent": "show me my orders"})
-    assert "gen_ai.output.messages" not in llm_span().attributes
+        send(client, "/agents/echo/", intent)
+    (span,) = llm_spans(spans)
+    assert not set(CONTENT_ATTRIBUTES) & set(span.attributes)
+    assert not any("carol" in str(value) for value in span.attributes.values())
     spans.clear()
-    settings.AGENTIC_DJANGO = {**base, "OTEL_RECORD_CONTENT": True}
+
+    settings.AGENTIC_DJANGO = {**RECORDING_BACKENDS, "OTEL_RECORD_CONTENT": True}
     with use_llm(backend):
-        send(client, "/agents/echo/", {"intent": "show me my orders"})
-    recorded = llm_span().attributes["gen_ai.output.messages"]
-    assert "alice@example.com" not in recorded
-    assert "[REDACTED:EMAIL]" in recorded and '\\"domain\\": \\"order\\"' in recorded
+        send(client, "/agents/echo/", intent)
+    (span,) = llm_spans(spans)
+    system = json.loads(span.attributes["gen_ai.system_instructions"])
+    assert system[0]["type"] == "text" and system[0]["content"] == backend.prompts[0].system
+    messages = json.loads(span.attributes["gen_ai.input.messages"])
+    user_text = " ".join(
+        part["content"]
+        for message in messages
+        if message["role"] == "user"
+        for part in message["parts"]
+    )
+    assert "show the orders of [REDACTED:EMAIL]" in user_text
+    output = json.loads(span.attributes["gen_ai.output.messages"])
+    assert output[0]["role"] == "assistant"
+    completion = json.loads(output[0]["parts"][0]["content"])
+    assert completion["domain"] == "order"
+    assert completion["note"] == "write to [REDACTED:EMAIL]"
+    for value in span.attributes.values():
+        assert "@example.com" not in str(value)
+
+
+def find_customer(email: str) -> dict:
+    """Find a customer by email address."""
+    return {"email": email, "orders": 2}
+
+
+def test_recorded_prompts_carry_tool_calls_and_results_redacted(
+    site, client, user, spans, settings
+):
+    from agentic_django.llm import MockBackend, ToolCall
+    from agentic_django.testing import use_llm
+
+    @site.agent_endpoint("support", description="Answers questions.", tools=[find_customer])
+    async def support(intent, context):
+        return None
+
+    client.force_login(user)
+    settings.AGENTIC_DJANGO = {**settings.AGENTIC_DJANGO, "OTEL_RECORD_CONTENT": True}
+    with use_llm(MockBackend()) as mock:
+        mock.add_tool_call_response(
+            ToolCall(id="c1", name="find_customer", arguments={"email": "dave@example.com"})
+        )
+        mock.add_response("Dave has 2 orders.")
+        assert send(client, "/agents/support/", {"intent": "orders of dave?"}).status_code == 200
+    # The call that answered saw the tool call and its result in its prompt.
+    last = llm_spans(spans)[-1]
+    parts = [
+        part
+        for message in json.loads(last.attributes["gen_ai.input.messages"])
+        for part in message["parts"]
+    ]
+    call = next(part for part in parts if part["type"] == "tool_call")
+    assert call == {
+        "type": "tool_call",
+        "id": "c1",
+        "name": "find_customer",
+        "arguments": {"email": "[REDACTED:EMAIL]"},
+    }
+    result = next(part for part in parts if part["type"] == "tool_call_response")
+    assert result["id"] == "c1"
+    assert "[REDACTED:EMAIL]" in result["response"] and "dave@" not in result["response"]
+    # The tool span itself still carries no arguments, content recording or not.
+    tool = by_name(spans)["agentic.tool find_customer"]
+    assert not any(
+        "REDACTED" in str(value) or "dave" in str(value) for value in tool.attributes.values()
+    )
