@@ -84,8 +84,9 @@ def test_a_worker_carrying_out_an_approval_links_to_the_request_that_paused(
 
 
 def test_a_background_task_continues_the_request_trace_on_the_worker(
-    client, site, start_worker, spans_file
+    client, user, site, start_worker, spans_file
 ):
+    client.force_login(user)  # agent endpoints are authenticated by default
     name = f"traced-{uuid.uuid4().hex[:8]}"
 
     @site.agent_endpoint("later")
