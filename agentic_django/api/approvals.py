@@ -82,6 +82,19 @@ def _readable(request_id: str, user: Any) -> ApprovalRequest:
     return approvals.expire_if_due(found)
 
 
+class ApprovalFilters(serializers.Serializer):
+    """The list's query filters. DRF's fields refuse what the database would (a NUL
+    character, an endpoint name longer than the column) with a 400, never a 500."""
+
+    status = serializers.CharField(required=False, allow_blank=True)
+    endpoint = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
+    def validate_status(self, value: str) -> str:
+        if value and value not in ApprovalStatus.values:
+            raise serializers.ValidationError(f"Unknown status {value!r}.")
+        return value
+
+
 class ApprovalListView(ApprovalAPIView):
     """``GET /agents/approvals/?status=pending&endpoint=…&limit=50&offset=0``."""
 
@@ -89,13 +102,12 @@ class ApprovalListView(ApprovalAPIView):
         return Response(await sync_to_async(self._page)(request))
 
     def _page(self, request: Request) -> dict[str, Any]:
+        filters = ApprovalFilters(data=request.query_params)
+        filters.is_valid(raise_exception=True)
         visible = approvals.visible_to(request.user).select_related("requested_by", "decided_by")
-        status = request.query_params.get("status")
-        if status:
-            if status not in ApprovalStatus.values:
-                raise exceptions.ValidationError({"status": [f"Unknown status {status!r}."]})
+        if status := filters.validated_data.get("status"):
             visible = visible.filter(status=status)
-        if endpoint := request.query_params.get("endpoint"):
+        if endpoint := filters.validated_data.get("endpoint"):
             visible = visible.filter(endpoint_name=endpoint)
         paginator = StrictLimitOffsetPagination()
         page = paginator.paginate_queryset(visible.order_by("-created_at"), request, view=self)

@@ -61,3 +61,37 @@ def test_pages_follow_limit_and_offset(signed_in, user):
     assert second["next"] is None
     ids = [row["id"] for row in first["results"] + second["results"]]
     assert len(set(ids)) == 3
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("endpoint=orders%00x", "endpoint"),  # PostgreSQL refuses NUL in text: was a 500
+        (f"endpoint={'e' * 201}", "endpoint"),
+        ("status=nope", "status"),
+        ("status=pending%00", "status"),
+    ],
+)
+def test_a_filter_the_database_could_not_take_is_400(signed_in, query, field):
+    response = signed_in.get(f"/agents/approvals/?{query}")
+    assert response.status_code == 400, response.content
+    assert field in response.json()["errors"]
+
+
+def test_filters_still_narrow_the_list(signed_in, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    for name in ("orders", "refunds"):
+        ApprovalRequest.objects.create(
+            kind="code",
+            endpoint_name=name,
+            requested_by=user,
+            action={"code": name},
+            fingerprint=name,
+            expires_at=timezone.now() + timedelta(hours=1),
+        )
+    response = signed_in.get("/agents/approvals/?endpoint=refunds&status=pending")
+    assert response.status_code == 200, response.content
+    assert [row["endpoint"] for row in response.json()["results"]] == ["refunds"]
